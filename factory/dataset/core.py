@@ -295,7 +295,8 @@ def _image_size(path: Path) -> tuple[int, int] | None:
     try:
         with Image.open(path) as image:
             return image.size
-    except (UnidentifiedImageError, OSError, ValueError):
+    # ImportError: once ultralytics is imported, its Image.open patch tries pi-heif on junk.
+    except (UnidentifiedImageError, OSError, ValueError, ImportError):
         return None
 
 

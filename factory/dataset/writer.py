@@ -175,5 +175,5 @@ def _size_of(image: ImageSource) -> tuple[int, int]:
     try:
         with Image.open(path) as opened:
             return opened.size
-    except (OSError, ValueError):
+    except (OSError, ValueError, ImportError):  # ImportError: ultralytics' Image.open patch
         raise FactoryError(f"{path}: cannot read image (corrupt or unsupported format)") from None
