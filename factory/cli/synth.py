@@ -1,1 +1,135 @@
 """CLI commands: synth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from factory.cli import command
+
+
+@command("synth")
+def synth(
+    dataset: Annotated[
+        Path | None, typer.Argument(help="Canonical dataset (default: the demo dataset).")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default: outputs/synth/<dataset name>).")
+    ] = None,
+    per_class: Annotated[int, typer.Option(help="Synthetic instances wanted per class.")] = 100,
+    blend: Annotated[
+        str,
+        typer.Option(
+            help="auto (pilot-render with each and keep the best quality score), "
+            "poisson-normal, poisson-mixed or alpha."
+        ),
+    ] = "auto",
+    method: Annotated[
+        str, typer.Option(help="poisson (use --blend), alpha, or a registered generator.")
+    ] = "poisson",
+    placement: Annotated[
+        str, typer.Option(help="context (match the clean surroundings) or random.")
+    ] = "context",
+    max_per_image: Annotated[int, typer.Option(help="Most pastes in one synthetic image.")] = 4,
+    min_per_image: Annotated[int, typer.Option(help="Fewest pastes in one synthetic image.")] = 1,
+    max_patch_reuse: Annotated[
+        int | None, typer.Option(help="Paste one real defect at most K times.")
+    ] = None,
+    max_synthetic_ratio: Annotated[
+        float | None, typer.Option(help="At most R synthetic images per real train image.")
+    ] = None,
+    synthetic_only: Annotated[
+        bool, typer.Option(help="Train split holds only the synthetic images.")
+    ] = False,
+    min_quality: Annotated[
+        float | None, typer.Option(help="Drop samples whose quality score is below Q (0-1).")
+    ] = None,
+    backgrounds: Annotated[
+        str, typer.Option(help="auto (clean, references, unlabelled; else inpaint) or inpaint.")
+    ] = "auto",
+    region_mask: Annotated[
+        Path | None, typer.Option(help="Mask image (non-zero = allowed) for placement.")
+    ] = None,
+    no_flip: Annotated[
+        list[str] | None, typer.Option(help="Class (or 'all') never mirrored; repeatable.")
+    ] = None,
+    no_turn: Annotated[
+        list[str] | None, typer.Option(help="Class (or 'all') never turned by 90 degrees.")
+    ] = None,
+    turn: Annotated[
+        list[str] | None, typer.Option(help="Class allowed 90-degree turns whatever was learned.")
+    ] = None,
+    box_margin: Annotated[
+        str,
+        typer.Option(
+            help="Pad each changed-pixel box by the dataset's label margin: auto (learned per "
+            "class from real labels vs. their masks) or a number of pixels (0 = tight)."
+        ),
+    ] = "auto",
+    no_jitter: Annotated[bool, typer.Option(help="No albumentations jitter of patches.")] = False,
+    seed: Annotated[int, typer.Option(help="One seed drives every random choice.")] = 0,
+    workers: Annotated[int, typer.Option(help="Rendering processes.")] = 1,
+    shard: Annotated[
+        str | None, typer.Option(help="Render only shard i/n (e.g. 2/8) into --out.")
+    ] = None,
+    merge: Annotated[
+        list[Path] | None, typer.Option(help="Shard folder to merge into --out; repeatable.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Keep finished samples of an interrupted run.")
+    ] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace a non-empty --out.")] = False,
+    gallery: Annotated[
+        bool, typer.Option(help="Build the review site in OUT/gallery when done.")
+    ] = True,
+) -> None:
+    """Paste real defects onto clean backgrounds into a balanced YOLO set with exact boxes.
+
+    Example: factory synth outputs/deeppcb --per-class 200 --workers 2 --out outputs/synth/pcb
+    """
+    from factory.paths import outputs_root, resolve_dataset
+    from factory.synth import SynthOptions, merge_shards, run_synth
+    from factory.synth.options import parse_shard
+
+    options = SynthOptions(
+        per_class=per_class,
+        blend=blend,
+        method=method,
+        placement=placement,
+        max_per_image=max_per_image,
+        min_per_image=min_per_image,
+        max_patch_reuse=max_patch_reuse,
+        max_synthetic_ratio=max_synthetic_ratio,
+        synthetic_only=synthetic_only,
+        seed=seed,
+        workers=workers,
+        shard=parse_shard(shard),
+        resume=resume,
+        min_quality=min_quality,
+        backgrounds=backgrounds,
+        jitter=not no_jitter,
+        box_margin=box_margin,
+        no_flip=list(no_flip or []),
+        no_turn=list(no_turn or []),
+        turn=list(turn or []),
+        region_mask=region_mask,
+    )
+    root = resolve_dataset(dataset)
+    out = out or outputs_root() / "synth" / root.name
+    if merge:
+        summary = merge_shards(root, list(merge), out, options, overwrite=overwrite)
+    else:
+        summary = run_synth(root, out, options, overwrite=overwrite)
+    what = f"shard {summary.shard}" if summary.shard else "synthetic set"
+    typer.echo(
+        f"{what}: {summary.images} images, {summary.pastes} pastes "
+        f"(acceptance {summary.acceptance_rate:.0%}) in {summary.seconds:.1f} s -> {out}"
+    )
+    for name, item in summary.shortfalls.items():
+        typer.echo(f"short: {name} {item['made']}/{item['target']}: {'; '.join(item['reasons'])}")
+    if gallery and summary.shard is None and summary.images:
+        from factory.gallery import build_gallery
+
+        typer.echo(f"gallery: {build_gallery(out)}")

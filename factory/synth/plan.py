@@ -1,0 +1,313 @@
+"""The plan: which background, which patches and which transforms, decided up front.
+
+The plan is pure data computed from the seed, the bank's and the backgrounds' metadata and
+the options; rendering a planned sample is a pure function of its entry. That is what makes
+outputs identical for any number of workers, lets a run resume and lets shards split a job.
+Where a paste lands is decided at render time (it needs the background's pixels), from the
+sample's own seed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from factory.seeding import derive_seed, rng_for
+from factory.synth.backgrounds import BackgroundInfo
+from factory.synth.bank import PatchInfo
+from factory.synth.options import SynthOptions
+
+# Scale is kept within these bounds whatever the class's sizes say.
+SCALE_BOUNDS = (0.6, 1.6)
+# Masks at least this elongated say something about a class's orientation.
+ELONGATED = 2.0
+# Angles within this many degrees of 0/90 count as axis-aligned.
+AXIS_TOLERANCE_DEG = 12.0
+# Contexts with at least this share of edge energy along multiples of 45 degrees are
+# structured (isotropic texture has about 1/3).
+STRUCTURED_CONTEXT = 0.6
+
+
+@dataclass(frozen=True)
+class ClassGeometry:
+    """Transform ranges of one class, learned from its real instances (or forced by options)."""
+
+    class_name: str
+    size_range: tuple[float, float]  # sqrt(box area) of real instances, 5th..95th percentile
+    rotate_range: tuple[float, float]  # degrees
+    flip: bool
+    turn: bool  # 90-degree turns
+    why: str
+    box_margin_xy: tuple[float, float] = (0.0, 0.0)  # label margin around the defect, px
+
+
+@dataclass(frozen=True)
+class PastePlan:
+    patch_id: str
+    class_id: int
+    class_name: str
+    scale: float
+    angle_deg: float
+    flip_h: bool
+    flip_v: bool
+    turns: int  # number of 90-degree turns, 0..3
+    jitter_seed: int | None
+    box_margin_xy: tuple[float, float]
+    placement: str
+    blend: str
+
+
+@dataclass(frozen=True)
+class SamplePlan:
+    index: int
+    sample_id: str
+    seed: int
+    background_id: str
+    pastes: tuple[PastePlan, ...]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> SamplePlan:
+        return cls(
+            index=data["index"],
+            sample_id=data["sample_id"],
+            seed=data["seed"],
+            background_id=data["background_id"],
+            pastes=tuple(
+                PastePlan(**{**p, "box_margin_xy": tuple(p["box_margin_xy"])})
+                for p in data["pastes"]
+            ),
+        )
+
+
+@dataclass
+class Plan:
+    samples: list[SamplePlan]
+    targets: dict[str, int]
+    planned: dict[str, int]
+    shortfalls: dict[str, list[str]]  # class -> reasons
+    geometry: dict[str, ClassGeometry]
+    unplaceable: dict[str, int] = field(default_factory=dict)  # class -> patches too large
+
+
+def learn_geometry(class_name: str, infos: list[PatchInfo], options: SynthOptions) -> ClassGeometry:
+    """Size, rotation, flip and turn rules of one class from its real instances."""
+    sizes = np.array([math.sqrt(i.box_wh[0] * i.box_wh[1]) for i in infos], float)
+    size_range = (
+        (float(np.percentile(sizes, 5)), float(np.percentile(sizes, 95))) if sizes.size else (0, 0)
+    )
+    angles = np.array(
+        [i.angle_deg for i in infos if i.angle_deg is not None and i.elongation >= ELONGATED]
+    )
+    axis = [i.context_axis_fraction for i in infos if i.context_axis_fraction is not None]
+    dominance = np.array(
+        [i.context_hv_dominance for i in infos if i.context_hv_dominance is not None]
+    )
+    if len(axis) >= 3 and float(np.mean(axis)) >= STRUCTURED_CONTEXT:
+        # The clean surroundings run along 0/45/90 degrees (traces, rolling streaks): a defect
+        # rotated by 30 degrees would sit across that structure, so only jitter the angle.
+        rotate = (-3.0, 3.0)
+        # Turns only when the class occurs on both horizontal and vertical structure.
+        turn = bool(min((dominance > 0.3).mean(), (dominance < -0.3).mean()) >= 0.15)
+        why = (
+            f"clean surroundings aligned to 0/45/90 degrees ({np.mean(axis):.0%} of edges): "
+            f"small rotations{', 90-degree turns' if turn else ', no turns (edges run one way)'}"
+        )
+    elif angles.size < 3:
+        rotate, turn, why = (-180.0, 180.0), True, "few elongated instances: any orientation"
+    else:
+        to_axis = np.minimum(angles % 90, 90 - angles % 90)
+        aligned = to_axis <= AXIS_TOLERANCE_DEG
+        if aligned.mean() >= 0.7:
+            horizontal = (np.minimum(angles, 180 - angles) <= AXIS_TOLERANCE_DEG).mean()
+            vertical = (np.abs(angles - 90) <= AXIS_TOLERANCE_DEG).mean()
+            rotate = (-5.0, 5.0)
+            turn = bool(min(horizontal, vertical) >= 0.15)
+            why = (
+                f"axis-aligned ({horizontal:.0%} horizontal, {vertical:.0%} vertical): "
+                f"small rotations{', 90-degree turns' if turn else ', no turns'}"
+            )
+        else:
+            axial = np.exp(2j * np.radians(angles))
+            spread = 1 - abs(axial.mean())
+            if spread >= 0.5:
+                rotate, turn, why = (-180.0, 180.0), True, f"orientations spread ({spread:.2f})"
+            else:
+                rotate, turn = (-15.0, 15.0), False
+                why = f"one dominant orientation (spread {spread:.2f}): small rotations, no turns"
+    flip = not ({"all", class_name} & set(options.no_flip))
+    if {"all", class_name} & set(options.no_turn):
+        turn, why = False, why + "; turns disabled by --no-turn"
+    if {"all", class_name} & set(options.turn):
+        turn, why = True, why + "; turns enabled by --turn"
+    if options.box_margin == "auto":
+        margins = np.array([i.label_margin_xy for i in infos], float).reshape(-1, 2)
+        margin = (
+            tuple(round(float(v), 2) for v in np.median(margins, axis=0)) if infos else (0.0, 0.0)
+        )
+    else:
+        margin = (float(options.box_margin), float(options.box_margin))
+    return ClassGeometry(class_name, size_range, rotate, flip, turn, why, margin)
+
+
+def scale_range(info: PatchInfo, geometry: ClassGeometry) -> tuple[float, float]:
+    """Scales that keep a patch's size within its class's real sizes (and SCALE_BOUNDS)."""
+    size = math.sqrt(info.box_wh[0] * info.box_wh[1])
+    low, high = geometry.size_range
+    lo = min(max(SCALE_BOUNDS[0], low / size), 1.0)
+    hi = max(min(SCALE_BOUNDS[1], high / size), 1.0)
+    return (round(lo, 4), round(hi, 4))
+
+
+def fits(info: PatchInfo, backgrounds: list[BackgroundInfo], options: SynthOptions) -> bool:
+    """Whether a patch (at scale 1) can be placed on the smallest background."""
+    width = min(b.width for b in backgrounds) - 2 * options.border_margin
+    height = min(b.height for b in backgrounds) - 2 * options.border_margin
+    w, h = info.box_wh
+    area_ok = w * h <= options.max_patch_area_fraction * width * height
+    return area_ok and w < width and h < height
+
+
+def make_plan(
+    class_names: list[str],
+    patches: list[PatchInfo],
+    backgrounds: list[BackgroundInfo],
+    real_train_images: int,
+    options: SynthOptions,
+) -> Plan:
+    """Decide every synthetic sample (pure: same inputs and seed, same plan)."""
+    seed = options.seed
+    by_class: dict[str, list[PatchInfo]] = {name: [] for name in class_names}
+    for info in sorted(patches, key=lambda i: i.patch_id):
+        by_class[info.class_name].append(info)
+    geometry = {name: learn_geometry(name, by_class[name], options) for name in class_names}
+    targets = dict.fromkeys(class_names, options.per_class)
+    shortfalls: dict[str, list[str]] = {name: [] for name in class_names}
+    unplaceable: dict[str, int] = {}
+    sequences: dict[str, list[PatchInfo]] = {}
+    for name in class_names:
+        placeable = [i for i in by_class[name] if fits(i, backgrounds, options)]
+        unplaceable[name] = len(by_class[name]) - len(placeable)
+        if not by_class[name]:
+            shortfalls[name].append("no real train instance of this class to cut")
+        elif not placeable:
+            shortfalls[name].append(
+                f"all {len(by_class[name])} real instances are too large to place "
+                f"(box over {options.max_patch_area_fraction:.0%} of the background)"
+            )
+        want = options.per_class
+        if placeable and options.max_patch_reuse is not None:
+            limit = len(placeable) * options.max_patch_reuse
+            if limit < want:
+                shortfalls[name].append(
+                    f"--max-patch-reuse {options.max_patch_reuse}: {len(placeable)} placeable "
+                    f"patches allow only {limit} pastes"
+                )
+                want = limit
+        order = rng_for(seed, "plan", "patch-order", name).permutation(len(placeable))
+        sequences[name] = [
+            placeable[order[k % len(placeable)]] for k in range(want if placeable else 0)
+        ]
+
+    # How many images: pastes per image drawn in [min, max], then the synthetic-ratio cap.
+    total = sum(len(s) for s in sequences.values())
+    rng = rng_for(seed, "plan", "image-sizes")
+    sizes: list[int] = []
+    while sum(sizes) < total:
+        sizes.append(int(rng.integers(options.min_per_image, options.max_per_image + 1)))
+    if sizes:
+        sizes[-1] -= sum(sizes) - total
+        if sizes[-1] == 0:
+            sizes.pop()
+    if options.max_synthetic_ratio is not None:
+        max_images = math.floor(options.max_synthetic_ratio * real_train_images)
+        if len(sizes) > max_images:
+            capacity = max_images * options.max_per_image
+            if capacity < total:
+                before = {name: len(sequences[name]) for name in class_names}
+                _trim_evenly(sequences, capacity)
+                for name in class_names:
+                    if len(sequences[name]) < before[name]:
+                        shortfalls[name].append(
+                            f"--max-synthetic-ratio {options.max_synthetic_ratio:g}: at most "
+                            f"{max_images} synthetic images x {options.max_per_image} pastes"
+                        )
+                total = capacity
+            # Fill the allowed images as evenly as possible.
+            sizes = [
+                total // max_images + (1 if k < total % max_images else 0)
+                for k in range(max_images)
+            ]
+            sizes = [s for s in sizes if s > 0]
+
+    # Interleave classes, then deal the pastes out to images in a seeded order.
+    slots = [(name, info) for name in class_names for info in sequences[name]]
+    order = rng_for(seed, "plan", "slots").permutation(len(slots))
+    slots = [slots[k] for k in order]
+    bg_sorted = sorted(backgrounds, key=lambda b: b.background_id)
+    bg_order = rng_for(seed, "plan", "backgrounds").permutation(len(bg_sorted))
+    samples = []
+    cursor = 0
+    for index, size in enumerate(sizes):
+        chunk = slots[cursor : cursor + size]
+        cursor += size
+        background = bg_sorted[bg_order[index % len(bg_sorted)]]
+        sample_seed = derive_seed(seed, "sample", index)
+        pastes = tuple(
+            _plan_paste(info, geometry[name], options, derive_seed(sample_seed, "paste", j))
+            for j, (name, info) in enumerate(chunk)
+        )
+        samples.append(
+            SamplePlan(index, f"syn_{index:06d}", sample_seed, background.background_id, pastes)
+        )
+    planned = Counter(p.class_name for s in samples for p in s.pastes)
+    return Plan(
+        samples=samples,
+        targets=targets,
+        planned={name: planned.get(name, 0) for name in class_names},
+        shortfalls=shortfalls,
+        geometry=geometry,
+        unplaceable=unplaceable,
+    )
+
+
+def _trim_evenly(sequences: dict[str, list[PatchInfo]], capacity: int) -> None:
+    """Drop pastes from the largest classes first until ``capacity`` remain (keeps balance)."""
+    while sum(len(s) for s in sequences.values()) > capacity:
+        name = max(sequences, key=lambda n: (len(sequences[n]), n))
+        sequences[name].pop()
+
+
+def _plan_paste(
+    info: PatchInfo, geometry: ClassGeometry, options: SynthOptions, seed: int
+) -> PastePlan:
+    rng = np.random.default_rng(seed)
+    lo, hi = scale_range(info, geometry)
+    scale = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
+    angle = float(rng.uniform(*geometry.rotate_range))
+    flip_h = bool(geometry.flip and rng.random() < 0.5)
+    flip_v = bool(geometry.flip and rng.random() < 0.5)
+    turns = int(rng.integers(0, 4)) if geometry.turn else 0
+    jitter_seed = int(rng.integers(0, 2**31 - 1)) if options.jitter else None
+    return PastePlan(
+        patch_id=info.patch_id,
+        class_id=info.class_id,
+        class_name=info.class_name,
+        scale=round(scale, 4),
+        angle_deg=round(angle, 2),
+        flip_h=flip_h,
+        flip_v=flip_v,
+        turns=turns,
+        jitter_seed=jitter_seed,
+        box_margin_xy=(
+            round(geometry.box_margin_xy[0] * scale, 2),
+            round(geometry.box_margin_xy[1] * scale, 2),
+        ),
+        placement=options.placement,
+        blend=options.blend,
+    )

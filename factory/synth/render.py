@@ -1,0 +1,392 @@
+"""Render one planned sample: transform the patches, place them, blend, measure the boxes.
+
+:func:`render_sample` is a pure function of the plan entry, the background pixels and the
+patches: all randomness comes from the entry's seed, so the same entry gives the same bytes
+in any process. Each paste is retried (new location) up to ``max_tries`` times when it finds
+no free location or changes too few pixels; a paste that still fails is reported, not faked.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from factory.seeding import derive_seed
+from factory.synth.bank import Patch
+from factory.synth.boxes import changed_pixels, mask_to_xyxy
+from factory.synth.plan import PastePlan, SamplePlan
+
+# Poisson (OpenCV) ignores source gradients within a few pixels of the mask edge, so the
+# blend mask reaches this far beyond the defect.
+BLEND_MARGIN_PX = 6
+# The defect mask is dilated by this much before looking for changed pixels.
+BOX_DILATE_PX = 0
+# Below this NCC score the best context match is recorded as weak (it is still used).
+MIN_CONTEXT_SCORE = 0.3
+# Locations scoring within this of the best one are equally good.
+CONTEXT_SCORE_BAND = 0.1
+# Contexts flatter than this (grey-level std) are matched by level, not by NCC.
+FLAT_CONTEXT_STD = 4.0
+FLAT_CONTEXT_SCALE = 64.0
+# Contexts at least twice this size are matched at half resolution.
+NCC_COARSE_MIN_PX = 12
+JITTER_TRANSFORMS = ("RandomBrightnessContrast", "GaussNoise", "GaussianBlur", "Affine")
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    border_margin: int = 4
+    overlap_tolerance: float = 0.02
+    box_tolerance: int = 12
+    min_changed_fraction: float = 0.15
+    max_tries: int = 6
+    region_mask: np.ndarray | None = None  # bool (H, W) of the allowed area, or None
+
+
+@dataclass
+class TransformedPatch:
+    image: np.ndarray
+    defect: np.ndarray  # bool
+    blend_mask: np.ndarray  # bool: the defect plus the margin the blender needs
+    context: np.ndarray | None  # grey
+
+
+@dataclass
+class RenderedSample:
+    image: np.ndarray
+    class_ids: list[int] = field(default_factory=list)
+    boxes_xyxy: list[tuple[int, int, int, int]] = field(default_factory=list)
+    masks: list[np.ndarray] = field(default_factory=list)  # bool (H, W) per accepted paste
+    blend_masks: list[np.ndarray] = field(default_factory=list)
+    pastes: list[dict] = field(default_factory=list)  # manifest details per accepted paste
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (class, reason)
+    tries: int = 0
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+
+
+def match_channels(image: np.ndarray, like: np.ndarray) -> np.ndarray:
+    if image.ndim == like.ndim:
+        return image
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if like.ndim == 3 else _grey(image)
+
+
+def _disc(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def geometric_transform(
+    patch: Patch, paste: PastePlan, margin: int = BLEND_MARGIN_PX + 2
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """Flip, turn, rotate and scale a patch (pure). Returns image, defect, context, valid.
+
+    The canvas grows to hold the rotated crop plus ``margin``; pixels that were not in the
+    crop are mirrored in (``valid`` is False there) so that blending sees texture, not black.
+    """
+    image, mask, context = patch.image, patch.mask.astype(np.uint8), patch.context
+    layers = [image, mask, np.ones(mask.shape, np.uint8)] + (
+        [context] if context is not None else []
+    )
+    if paste.flip_h:
+        layers = [np.ascontiguousarray(layer[:, ::-1]) for layer in layers]
+    if paste.flip_v:
+        layers = [np.ascontiguousarray(layer[::-1]) for layer in layers]
+    if paste.turns:
+        layers = [np.ascontiguousarray(np.rot90(layer, paste.turns)) for layer in layers]
+    h, w = layers[0].shape[:2]
+    angle, scale = paste.angle_deg, paste.scale
+    cos, sin = (
+        abs(math.cos(math.radians(angle))) * scale,
+        abs(math.sin(math.radians(angle))) * scale,
+    )
+    out_w = math.ceil(w * cos + h * sin) + 2 * margin
+    out_h = math.ceil(w * sin + h * cos) + 2 * margin
+    matrix = cv2.getRotationMatrix2D((w / 2, h / 2), angle, scale)
+    matrix[0, 2] += out_w / 2 - w / 2
+    matrix[1, 2] += out_h / 2 - h / 2
+    size = (out_w, out_h)
+
+    def warp(layer: np.ndarray, nearest: bool, border: int) -> np.ndarray:
+        flags = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+        return cv2.warpAffine(layer, matrix, size, flags=flags, borderMode=border)
+
+    reflect = cv2.BORDER_REFLECT_101
+    out_image = warp(layers[0], False, reflect)
+    out_mask = warp(layers[1], True, cv2.BORDER_CONSTANT) > 0
+    valid = warp(layers[2], True, cv2.BORDER_CONSTANT) > 0
+    out_context = warp(layers[3], False, reflect) if context is not None else None
+    return out_image, out_mask, out_context, valid
+
+
+def jitter(
+    image: np.ndarray, defect: np.ndarray, context: np.ndarray | None, valid: np.ndarray, seed: int
+):
+    """Photometric and small geometric jitter through albumentations, seeded by ``seed``."""
+    import albumentations as A
+
+    reflect = cv2.BORDER_REFLECT_101
+    compose = A.Compose(
+        [
+            A.RandomBrightnessContrast(brightness_limit=0.08, contrast_limit=0.12, p=0.7),
+            A.GaussNoise(std_range=(0.005, 0.02), p=0.3),
+            A.GaussianBlur(blur_limit=(3, 3), sigma_limit=(0.3, 0.7), p=0.2),
+            A.Affine(scale=(0.95, 1.05), rotate=(-3, 3), shear=(-3, 3), border_mode=reflect, p=0.5),
+        ],
+        additional_targets={"context": "image", "valid": "mask"},
+        seed=seed,
+    )
+    data = {
+        "image": image,
+        "mask": defect.astype(np.uint8),
+        "valid": valid.astype(np.uint8),
+        "context": context if context is not None else image,
+    }
+    result = compose(**data)
+    return (
+        result["image"],
+        result["mask"] > 0,
+        result["context"] if context is not None else None,
+        result["valid"] > 0,
+    )
+
+
+def transform_patch(patch: Patch, paste: PastePlan, like: np.ndarray) -> TransformedPatch:
+    """The patch as it will be pasted: geometry, jitter, channels like ``like``, blend mask."""
+    image = match_channels(patch.image, like)
+    source = Patch(patch.info, image, patch.mask, patch.context)
+    image, defect, context, valid = geometric_transform(source, paste)
+    if paste.jitter_seed is not None:
+        image, defect, context, valid = jitter(image, defect, context, valid, paste.jitter_seed)
+    valid = cv2.erode(valid.astype(np.uint8), _disc(1)) > 0
+    defect &= valid
+    blend_mask = (cv2.dilate(defect.astype(np.uint8), _disc(BLEND_MARGIN_PX)) > 0) & valid
+    return TransformedPatch(
+        image=image,
+        defect=defect,
+        blend_mask=blend_mask,
+        context=None if context is None else _grey(context),
+    )
+
+
+def _bbox(mask: np.ndarray) -> tuple[int, int, int, int]:
+    box = mask_to_xyxy(mask)
+    return box if box is not None else (0, 0, 0, 0)
+
+
+def candidate_grid(
+    image_hw: tuple[int, int],
+    patch: TransformedPatch,
+    occupied_integral: np.ndarray,
+    config: RenderConfig,
+) -> tuple[int, int, np.ndarray]:
+    """Top-left positions where the defect lies inside the allowed area and the blend mask
+    overlaps earlier pastes by at most the tolerance: ``(x_min, y_min, valid[y, x])``."""
+    height, width = image_hw
+    m = config.border_margin
+    dx0, dy0, dx1, dy1 = _bbox(patch.defect)
+    x_lo, x_hi = m - dx0, width - m - dx1
+    y_lo, y_hi = m - dy0, height - m - dy1
+    if x_hi < x_lo or y_hi < y_lo:
+        return 0, 0, np.zeros((0, 0), bool)
+    xs = np.arange(x_lo, x_hi + 1)
+    ys = np.arange(y_lo, y_hi + 1)
+    valid = np.ones((ys.size, xs.size), bool)
+    if occupied_integral[-1, -1] > 0:  # something was pasted already: keep clear of it
+        valid = _free_of_overlap(xs, ys, patch, occupied_integral, config, image_hw)
+    if config.region_mask is not None:
+        cx = np.clip(xs + (dx0 + dx1) // 2, 0, width - 1)
+        cy = np.clip(ys + (dy0 + dy1) // 2, 0, height - 1)
+        valid &= config.region_mask[np.ix_(cy, cx)]
+    return int(x_lo), int(y_lo), valid
+
+
+def _free_of_overlap(xs, ys, patch, occupied_integral, config, image_hw) -> np.ndarray:
+    height, width = image_hw
+    bx0, by0, bx1, by1 = _bbox(patch.blend_mask)
+    X0 = np.clip(xs + bx0, 0, width)[None, :]
+    X1 = np.clip(xs + bx1, 0, width)[None, :]
+    Y0 = np.clip(ys + by0, 0, height)[:, None]
+    Y1 = np.clip(ys + by1, 0, height)[:, None]
+    ii = occupied_integral
+    overlap = ii[Y1, X1] - ii[Y0, X1] - ii[Y1, X0] + ii[Y0, X0]
+    area = max(1, (bx1 - bx0) * (by1 - by0))
+    return overlap <= config.overlap_tolerance * area
+
+
+def context_scores(background_grey: np.ndarray, context: np.ndarray) -> np.ndarray | None:
+    """NCC of the patch's clean context at every top-left position, the background mirrored
+    out by the patch size so positions reaching past the edge are scored too. ``[y + ph,
+    x + pw]`` holds the score of top-left ``(x, y)``. None when the patch is too large."""
+    ph, pw = context.shape
+    bh, bw = background_grey.shape
+    if ph >= bh or pw >= bw:
+        return None
+    padded = cv2.copyMakeBorder(background_grey, ph, ph, pw, pw, cv2.BORDER_REFLECT_101)
+    if float(context.std()) >= FLAT_CONTEXT_STD:
+        if min(ph, pw) < 2 * NCC_COARSE_MIN_PX:
+            return cv2.matchTemplate(padded, context, cv2.TM_CCOEFF_NORMED)
+        # Large contexts are matched at half resolution (4x fewer products, same peaks) and
+        # the scores interpolated back to every full-resolution position.
+        half = cv2.resize(padded, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        small = cv2.resize(context, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+        coarse = cv2.matchTemplate(half, small, cv2.TM_CCOEFF_NORMED)
+        size = (padded.shape[1] - pw + 1, padded.shape[0] - ph + 1)
+        return cv2.resize(coarse, size, interpolation=cv2.INTER_LINEAR)
+    # A flat context (a pin-hole inside copper) has no NCC: score how flat the location is
+    # and how close its level is to the context's, on the same scale (1 = identical).
+    image = padded.astype(np.float32)
+    mean = cv2.boxFilter(image, -1, (pw, ph), anchor=(0, 0), normalize=True)
+    square = cv2.boxFilter(image * image, -1, (pw, ph), anchor=(0, 0), normalize=True)
+    std = np.sqrt(np.maximum(square - mean * mean, 0))
+    score = 1 - (np.abs(mean - float(context.mean())) + std) / FLAT_CONTEXT_SCALE
+    return score[: bh + ph + 1, : bw + pw + 1]
+
+
+def choose_location(
+    background_grey: np.ndarray,
+    patch: TransformedPatch,
+    occupied_integral: np.ndarray,
+    placement: str,
+    rng: np.random.Generator,
+    config: RenderConfig,
+) -> tuple[tuple[int, int] | None, str, float | None]:
+    """Top-left ``(x, y)`` for the patch, the placement actually used and its NCC score."""
+    x_lo, y_lo, valid = candidate_grid(background_grey.shape, patch, occupied_integral, config)
+    if not valid.any():
+        return None, placement, None
+    if placement == "context" and patch.context is not None:
+        scores = context_scores(background_grey, patch.context)
+        if scores is not None:
+            ph, pw = patch.context.shape
+            rows = np.arange(valid.shape[0]) + y_lo + ph
+            cols = np.arange(valid.shape[1]) + x_lo + pw
+            rows = np.clip(rows, 0, scores.shape[0] - 1)
+            cols = np.clip(cols, 0, scores.shape[1] - 1)
+            grid = np.where(valid, scores[np.ix_(rows, cols)], -np.inf)
+            best = float(grid.max())
+            if np.isfinite(best):
+                # Even a weak best match beats a random spot: a pin-hole cut from copper
+                # placed at random lands on bare board, invisible, and becomes a false label.
+                good = np.flatnonzero(grid.ravel() >= best - CONTEXT_SCORE_BAND)
+                pick = int(good[rng.integers(len(good))])
+                y, x = divmod(pick, valid.shape[1])
+                used = "context" if best >= MIN_CONTEXT_SCORE else "context-weak"
+                return (x + x_lo, y + y_lo), used, round(float(grid.ravel()[pick]), 4)
+        placement_used = "random-fallback"
+    else:
+        placement_used = "random"
+    flat = np.flatnonzero(valid.ravel())
+    pick = int(flat[rng.integers(len(flat))])
+    y, x = divmod(pick, valid.shape[1])
+    return (x + x_lo, y + y_lo), placement_used, None
+
+
+def pad_box(box_xyxy, margin_xy, image_hw) -> tuple[int, int, int, int]:
+    """The changed-pixel box grown by the label margin (rounded), clipped to the image."""
+    height, width = image_hw
+    mx, my = (round(v) for v in margin_xy)
+    x0, y0, x1, y1 = box_xyxy
+    return (max(0, x0 - mx), max(0, y0 - my), min(width, x1 + mx), min(height, y1 + my))
+
+
+def place_mask(mask: np.ndarray, image_hw: tuple[int, int], top_left_xy) -> np.ndarray:
+    """A patch-sized bool mask placed at ``top_left_xy`` on a full-size canvas (clipped)."""
+    height, width = image_hw
+    x, y = top_left_xy
+    h, w = mask.shape
+    canvas = np.zeros((height, width), bool)
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
+    if x1 > x0 and y1 > y0:
+        canvas[y0:y1, x0:x1] = mask[y0 - y : y1 - y, x0 - x : x1 - x]
+    return canvas
+
+
+def render_sample(
+    plan: SamplePlan,
+    background: np.ndarray,
+    patches: dict[str, Patch],
+    blenders: dict,
+    config: RenderConfig,
+) -> RenderedSample:
+    """Paste every planned defect of ``plan`` onto ``background`` (pure, see module doc)."""
+    hw = background.shape[:2]
+    out = background.copy()
+    grey = _grey(background)
+    occupied = np.zeros(hw, np.uint8)
+    result = RenderedSample(image=out)
+    for j, paste in enumerate(plan.pastes):
+        patch = patches[paste.patch_id]
+        transformed = transform_patch(patch, paste, background)
+        blender = blenders[paste.blend]
+        defect_area = int(transformed.defect.sum())
+        reason = "no free location (region full or patch too large)"
+        for attempt in range(config.max_tries):
+            result.tries += 1
+            rng = np.random.default_rng(derive_seed(plan.seed, "place", j, attempt))
+            integral = cv2.integral(occupied)
+            top_left, placement, score = choose_location(
+                grey, transformed, integral, paste.placement, rng, config
+            )
+            if top_left is None:
+                reason = "no free location (region full or patch too large)"
+                break
+            candidate = blender.blend(
+                out,
+                transformed.image,
+                transformed.blend_mask,
+                top_left,
+                seed=derive_seed(plan.seed, "blend", j, attempt),
+                class_name=paste.class_name,
+                core=transformed.defect,
+            )
+            placed_blend = place_mask(transformed.blend_mask, hw, top_left)
+            # Boxes come from the pixels that changed on the defect (its mask, dilated by
+            # BOX_DILATE_PX); Poisson's faint spill further out is not the defect.
+            placed_core = place_mask(transformed.defect, hw, top_left)
+            region = (
+                cv2.dilate(placed_core.astype(np.uint8), _disc(BOX_DILATE_PX)) > 0
+                if BOX_DILATE_PX
+                else placed_core
+            )
+            changed = changed_pixels(candidate, out, region, config.box_tolerance)
+            visible_defect = int(place_mask(transformed.defect, hw, top_left).sum())
+            needed = max(4, int(config.min_changed_fraction * max(defect_area, visible_defect)))
+            if int(changed.sum()) < needed:
+                reason = (
+                    f"changed too few pixels (< {config.min_changed_fraction:.0%} of the defect "
+                    f"by more than {config.box_tolerance} grey levels)"
+                )
+                continue
+            changed_box = mask_to_xyxy(changed)
+            box = pad_box(changed_box, paste.box_margin_xy, hw)
+            out = candidate
+            occupied |= cv2.dilate(placed_blend.astype(np.uint8), _disc(2))
+            result.class_ids.append(paste.class_id)
+            result.boxes_xyxy.append(box)
+            result.masks.append(changed)
+            result.blend_masks.append(placed_blend)
+            result.pastes.append(
+                {
+                    "index": j,
+                    "top_left_xy": [int(top_left[0]), int(top_left[1])],
+                    "placement": placement,
+                    "context_score": score,
+                    "attempt": attempt + 1,
+                    "changed_pixels": int(changed.sum()),
+                    "changed_xyxy": list(changed_box),
+                    "xyxy": list(box),
+                }
+            )
+            break
+        else:
+            result.failures.append((paste.class_name, reason))
+            continue
+        if top_left is None:
+            result.failures.append((paste.class_name, reason))
+    result.image = out
+    return result

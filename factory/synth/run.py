@@ -1,0 +1,785 @@
+"""``run_synth``: bank, backgrounds, plan, render (parallel, resumable, shardable), publish.
+
+Work happens in a staging folder beside the output, ``.<out name>.synth-work/``: the plan
+(``plan.json``) and one finished sample per file trio (``samples/<id>.png``, ``.mask.png``,
+``.json``, the JSON written last, so its presence means the sample is done). ``--resume``
+keeps the finished samples of an interrupted run and renders only the others; since every
+sample is a pure function of its plan entry the result equals an uninterrupted run byte for
+byte. ``--shard i/n`` renders samples whose index is ``i-1`` modulo ``n`` and publishes the
+staging folder itself as ``--out``; ``--merge`` assembles shard folders into the dataset.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import shutil
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+
+from factory.dataset.core import METADATA_FILE, Annotation, Dataset, load_dataset, yolo_label_lines
+from factory.dataset.lock import TestGuard
+from factory.errors import FactoryError
+from factory.io import (
+    atomic_output_dir,
+    check_output_dir,
+    read_image,
+    read_mask,
+    write_image,
+    write_json,
+)
+from factory.paths import outputs_root
+from factory.progress import make_progress, track
+from factory.synth.backgrounds import BackgroundInfo, collect_backgrounds
+from factory.synth.bank import Bank, build_bank
+from factory.synth.options import AUTO_BLENDS, AUTO_PILOT_SAMPLES, SynthOptions
+from factory.synth.plan import Plan, SamplePlan, make_plan
+from factory.synth.render import RenderConfig, render_sample
+
+PLAN_FILE = "plan.json"
+SAMPLES = "samples"
+
+
+@dataclass
+class SynthSummary:
+    """What a run produced; ``to_dict()`` is what ``summary.json`` holds."""
+
+    out: Path
+    dataset_root: Path
+    images: int
+    pastes: int
+    counts_before: dict[str, int]
+    counts_synthetic: dict[str, int]
+    counts_after: dict[str, int]
+    targets: dict[str, int]
+    planned: dict[str, int]
+    shortfalls: dict[str, dict]
+    acceptance_rate: float
+    acceptance_by_class: dict[str, float]
+    seconds: float
+    backgrounds: dict
+    bank: dict
+    geometry: dict
+    options: dict
+    quality: dict | None = None
+    blend_pilot: dict | None = None
+    shard: str | None = None
+    rendered_now: int = 0
+    reused: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["out"] = str(self.out)
+        data["dataset_root"] = str(self.dataset_root)
+        return data
+
+
+# ---- preparation -----------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    dataset: Dataset
+    bank: Bank
+    backgrounds: dict[str, BackgroundInfo]
+    background_pool: object
+    plan: Plan
+    plan_hash: str
+    options: SynthOptions
+    config: RenderConfig
+    class_stats: dict[str, dict] | None
+    blend_pilot: dict | None = None
+
+
+def prepare(dataset_root: Path, options: SynthOptions) -> Context:
+    dataset = load_dataset(dataset_root)
+    guard = TestGuard.from_dataset(dataset)
+    cache_root = Path(options.cache_dir) if options.cache_dir else outputs_root() / "cache"
+    bank = build_bank(dataset, cache_root, guard=guard, progress=track)
+    pool = collect_backgrounds(dataset, cache_root, guard=guard, mode=options.backgrounds)
+    region = None
+    if options.region_mask is not None:
+        region_image = read_mask(options.region_mask)
+        region = region_image > 0
+        sizes = {(b.height, b.width) for b in pool.backgrounds}
+        if sizes != {region.shape}:
+            raise FactoryError(
+                f"{options.region_mask}: region mask is {region.shape[1]}x{region.shape[0]}, "
+                f"backgrounds are {', '.join(f'{w}x{h}' for h, w in sorted(sizes))}"
+            )
+    real_train = len(dataset.split("train"))
+    infos = [p.info for p in bank.patches]
+    config = RenderConfig(
+        border_margin=options.border_margin,
+        overlap_tolerance=options.overlap_tolerance,
+        box_tolerance=options.box_tolerance,
+        min_changed_fraction=options.min_changed_fraction,
+        max_tries=options.max_tries,
+        region_mask=region,
+    )
+    class_stats = _class_stats(bank, dataset.class_names)
+    pilot = None
+    if options.blend == "auto":
+        pilot = choose_blend(dataset, bank, pool, infos, real_train, options, config, class_stats)
+        options = replace(options, blend=pilot["chosen"])
+    plan = make_plan(dataset.class_names, infos, pool.backgrounds, real_train, options)
+    digest = hashlib.sha256()
+    digest.update(json.dumps(options.plan_dict(), sort_keys=True, default=str).encode())
+    digest.update(bank.key.encode())
+    digest.update(json.dumps([s.to_dict() for s in plan.samples], sort_keys=True).encode())
+    return Context(
+        dataset,
+        bank,
+        pool.by_id(),
+        pool,
+        plan,
+        digest.hexdigest()[:24],
+        options,
+        config,
+        class_stats,
+        pilot,
+    )
+
+
+def choose_blend(dataset, bank, pool, infos, real_train, options, config, class_stats) -> dict:
+    """``--blend auto``: render the first plan samples with every candidate blend and keep
+    the one whose pastes score best (mean :func:`factory.quality.score_sample` score).
+
+    Deterministic: the pilot is a function of the seed like everything else. Without the
+    quality module, Poisson (normal) is used.
+    """
+    quality = _quality_module()
+    if quality is None:
+        return {"chosen": "poisson-normal", "scores": {}, "why": "no quality module"}
+    from factory.blend import get_blender
+
+    backgrounds = pool.by_id()
+    patches = bank.by_id()
+    scores = {}
+    for blend in AUTO_BLENDS:
+        trial = replace(options, blend=blend)
+        plan = make_plan(dataset.class_names, infos, pool.backgrounds, real_train, trial)
+        values = []
+        for sample in plan.samples[:AUTO_PILOT_SAMPLES]:
+            background = read_image(backgrounds[sample.background_id].path)
+            blenders = {blend: get_blender(blend, **options.blend_config)}
+            rendered = render_sample(sample, background, patches, blenders, config)
+            if not rendered.pastes:
+                continue
+            stats = None
+            if class_stats is not None:
+                stats = [class_stats[sample.pastes[p["index"]].class_name] for p in rendered.pastes]
+            result = quality.score_sample(
+                rendered.image, background, rendered.blend_masks, class_stats=stats
+            )
+            values.extend(p["score"] for p in result["pastes"])
+        scores[blend] = round(float(np.mean(values)), 4) if values else 0.0
+    chosen = max(AUTO_BLENDS, key=lambda b: scores[b])
+    return {
+        "chosen": chosen,
+        "scores": scores,
+        "why": f"best mean quality score over the first {AUTO_PILOT_SAMPLES} samples",
+    }
+
+
+def _quality_module():
+    try:
+        from factory import quality
+    except ImportError:
+        return None
+    return quality if hasattr(quality, "score_sample") else None
+
+
+def _class_stats(bank: Bank, class_names: list[str]) -> dict[str, dict] | None:
+    quality = _quality_module()
+    if quality is None:
+        return None
+    contrasts: dict[str, list[float]] = {name: [] for name in class_names}
+    for patch in bank.patches:
+        if patch.info.mask_method != "feathered-box":
+            contrasts[patch.info.class_name].append(
+                quality.defect_contrast(patch.image, patch.mask)
+            )
+    return {name: quality.class_contrast_stats(values) for name, values in contrasts.items()}
+
+
+# ---- rendering (runs in workers) ---------------------------------------------------------------
+
+_STATE: dict = {}
+
+
+def _init_state(ctx: Context, work: Path) -> None:
+    from factory.blend import get_blender
+
+    _STATE.clear()
+    _STATE.update(
+        ctx=ctx,
+        work=work,
+        patches=ctx.bank.by_id(),
+        samples={s.index: s for s in ctx.plan.samples},
+        blenders={
+            name: get_blender(name, **ctx.options.blend_config)
+            for name in {p.blend for s in ctx.plan.samples for p in s.pastes}
+        },
+        bg_cache={},
+    )
+
+
+def _worker_init(ctx: Context, work: Path) -> None:
+    # Each worker builds its blenders once (a model-backed one loads its model here).
+    cv2.setNumThreads(1)
+    _init_state(ctx, work)
+
+
+def _background(background_id: str) -> np.ndarray:
+    cache = _STATE["bg_cache"]
+    if background_id not in cache:
+        if len(cache) >= 16:  # keep memory flat however many samples a worker renders
+            cache.pop(next(iter(cache)))
+        cache[background_id] = read_image(_STATE["ctx"].backgrounds[background_id].path)
+    return cache[background_id]
+
+
+def render_one(index: int) -> dict:
+    """Render plan sample ``index`` into the staging folder; return its small record."""
+    ctx: Context = _STATE["ctx"]
+    work: Path = _STATE["work"]
+    sample: SamplePlan = _STATE["samples"][index]
+    background = _background(sample.background_id)
+    rendered = render_sample(sample, background, _STATE["patches"], _STATE["blenders"], ctx.config)
+    quality = _quality_module()
+    sample_quality = None
+    if quality is not None and rendered.pastes:
+        stats = None
+        if ctx.class_stats is not None:
+            stats = [ctx.class_stats[sample.pastes[p["index"]].class_name] for p in rendered.pastes]
+        sample_quality = quality.score_sample(
+            rendered.image, background, rendered.blend_masks, class_stats=stats
+        )
+    dropped = None
+    if not rendered.pastes:
+        dropped = "every paste failed"
+    elif (
+        ctx.options.min_quality is not None
+        and sample_quality is not None
+        and sample_quality["score"] < ctx.options.min_quality
+    ):
+        dropped = (
+            f"quality {sample_quality['score']:.3f} below --min-quality {ctx.options.min_quality:g}"
+        )
+    record = _manifest_record(ctx, sample, rendered, sample_quality)
+    record["_dropped"] = dropped
+    record["_failures"] = [list(f) for f in rendered.failures]
+    record["_tries"] = rendered.tries
+    record["_labels"] = [
+        [int(c), *map(int, box)]
+        for c, box in zip(rendered.class_ids, rendered.boxes_xyxy, strict=True)
+    ]
+    folder = work / SAMPLES
+    if dropped is None:
+        _write_atomic_image(folder / f"{sample.sample_id}.png", rendered.image)
+        instance = np.zeros(background.shape[:2], np.uint16)
+        for k, mask in enumerate(rendered.masks):
+            instance[mask & (instance == 0)] = k + 1
+        _write_atomic_image(folder / f"{sample.sample_id}.mask.png", instance)
+    tmp = folder / f".{sample.sample_id}.json.tmp"
+    tmp.write_text(json.dumps(record, sort_keys=False))
+    os.replace(tmp, folder / f"{sample.sample_id}.json")
+    return {"index": index, "dropped": dropped}
+
+
+def _write_atomic_image(path: Path, image: np.ndarray) -> None:
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    write_image(tmp, image)
+    os.replace(tmp, path)
+
+
+def _manifest_record(ctx: Context, sample: SamplePlan, rendered, sample_quality) -> dict:
+    background = ctx.backgrounds[sample.background_id]
+    patches = _STATE["patches"]
+    pastes = []
+    for k, detail in enumerate(rendered.pastes):
+        plan = sample.pastes[detail["index"]]
+        info = patches[plan.patch_id].info
+        entry = {
+            "class": plan.class_name,
+            "class_id": plan.class_id,
+            "patch_id": plan.patch_id,
+            "source_image": info.source_image,
+            "source_xyxy": list(info.source_xyxy),
+            "patch_path": f"sources/patches/{plan.patch_id}.png",
+            "patch_mask_path": f"sources/patches/{plan.patch_id}_mask.png",
+            "mask_method": info.mask_method,
+            "clean_context": info.context,
+            "patch_context_path": (
+                f"sources/patches/{plan.patch_id}_context.png" if info.context else None
+            ),
+            "transform": {
+                "scale": plan.scale,
+                "angle_deg": plan.angle_deg,
+                "flip_h": plan.flip_h,
+                "flip_v": plan.flip_v,
+                "turns_90": plan.turns,
+                "jitter_seed": plan.jitter_seed,
+                "jitter": list(_jitter_names()) if plan.jitter_seed is not None else [],
+                "top_left_xy": detail["top_left_xy"],
+            },
+            "blend": plan.blend,
+            "placement": "context" if detail["placement"].startswith("context") else "random",
+            "placement_fallback": detail["placement"] == "random-fallback",
+            "context_weak": detail["placement"] == "context-weak",
+            "context_score": detail["context_score"],
+            "attempt": detail["attempt"],
+            "changed_pixels": detail["changed_pixels"],
+            "changed_xyxy": detail["changed_xyxy"],
+            "box_margin_xy": list(plan.box_margin_xy),
+            "xyxy": detail["xyxy"],
+        }
+        if sample_quality is not None:
+            entry["quality"] = sample_quality["pastes"][k]
+        pastes.append(entry)
+    record = {
+        "id": sample.sample_id,
+        "image": f"images/train/{sample.sample_id}.png",
+        "seed": sample.seed,
+        "background": {
+            "id": background.background_id,
+            "kind": background.kind,
+            "source": background.source,
+            "path": f"sources/backgrounds/{background.background_id}{background.path.suffix.lower()}",
+        },
+        "pastes": pastes,
+    }
+    if sample_quality is not None:
+        record["quality"] = {k: v for k, v in sample_quality.items() if k != "pastes"}
+    return record
+
+
+def _jitter_names() -> tuple[str, ...]:
+    from factory.synth.render import JITTER_TRANSFORMS
+
+    return JITTER_TRANSFORMS
+
+
+def render_all(ctx: Context, work: Path, indices: list[int], workers: int) -> int:
+    """Render ``indices`` (those not finished in ``work``); returns how many were rendered."""
+    folder = work / SAMPLES
+    folder.mkdir(parents=True, exist_ok=True)
+    pending = [i for i in indices if not (folder / f"syn_{i:06d}.json").is_file()]
+    if not pending:
+        return 0
+    _init_state(ctx, work)
+    with make_progress() as progress:
+        task = progress.add_task("rendering synthetic images", total=len(indices))
+        progress.advance(task, len(indices) - len(pending))
+        if workers <= 1 or len(pending) == 1:
+            for index in pending:
+                render_one(index)
+                progress.advance(task)
+        else:
+            # spawn, not fork: OpenCV's thread pool and the progress bar's thread do not
+            # survive a fork (workers deadlock); the context is pickled once per worker.
+            spawn = multiprocessing.get_context("spawn")
+            with spawn.Pool(workers, initializer=_worker_init, initargs=(ctx, work)) as pool:
+                for _ in pool.imap_unordered(render_one, pending, chunksize=1):
+                    progress.advance(task)
+    return len(pending)
+
+
+# ---- work folder, shards, merge ---------------------------------------------------------------
+
+
+def work_dir_for(out: Path) -> Path:
+    return out.parent / f".{out.name}.synth-work"
+
+
+def _open_work(work: Path, ctx: Context, resume: bool) -> None:
+    plan_file = work / PLAN_FILE
+    if work.exists() and not resume:
+        shutil.rmtree(work)
+    if plan_file.is_file():
+        stored = json.loads(plan_file.read_text())
+        if stored.get("plan_hash") != ctx.plan_hash:
+            raise FactoryError(
+                f"{work}: the unfinished run there used other data, options or seed; "
+                "run without --resume to start over"
+            )
+        return
+    work.mkdir(parents=True, exist_ok=True)
+    _write_plan(work, ctx, shard=None)
+
+
+def _write_plan(work: Path, ctx: Context, shard) -> None:
+    write_json(
+        work / PLAN_FILE,
+        {
+            "plan_hash": ctx.plan_hash,
+            "dataset_root": str(ctx.dataset.root),
+            "options": ctx.options.plan_dict(),
+            "shard": list(shard) if shard else None,
+            "samples": len(ctx.plan.samples),
+        },
+    )
+
+
+def shard_indices(count: int, shard: tuple[int, int] | None) -> list[int]:
+    """Deterministic slice: shard ``i`` of ``n`` renders indices ``k`` with ``k % n == i - 1``."""
+    if shard is None:
+        return list(range(count))
+    i, n = shard
+    return [k for k in range(count) if k % n == i - 1]
+
+
+def run_synth(
+    dataset_root: Path, out: Path, options: SynthOptions, *, overwrite: bool = False
+) -> SynthSummary:
+    """Make a synthetic training set from ``dataset_root`` into ``out`` (see module doc)."""
+    start = time.perf_counter()
+    out = Path(out)
+    dataset_root = Path(dataset_root)
+    if not (options.resume and work_dir_for(out).is_dir()):
+        check_output_dir(out, overwrite=overwrite)
+    ctx = prepare(dataset_root, options)
+    work = work_dir_for(out)
+    _open_work(work, ctx, options.resume)
+    indices = [s.index for s in ctx.plan.samples]
+    indices = shard_indices(len(indices), options.shard)
+    rendered_now = render_all(ctx, work, indices, options.workers)
+    if options.shard is not None:
+        _write_plan(work, ctx, options.shard)
+        check_output_dir(out, overwrite=overwrite)
+        if out.exists():
+            shutil.rmtree(out)
+        work.rename(out)
+        summary = _summarize(ctx, out, out, indices, start, rendered_now)
+        write_json(out / "shard_summary.json", summary.to_dict())
+        return summary
+    summary = assemble(ctx, work, out, overwrite, indices, start, rendered_now)
+    shutil.rmtree(work, ignore_errors=True)
+    return summary
+
+
+def merge_shards(
+    dataset_root: Path,
+    shard_dirs: list[Path],
+    out: Path,
+    options: SynthOptions,
+    *,
+    overwrite: bool = False,
+) -> SynthSummary:
+    """Assemble shard folders made with the same data and options into one dataset."""
+    start = time.perf_counter()
+    out = Path(out)
+    check_output_dir(out, overwrite=overwrite)
+    ctx = prepare(Path(dataset_root), options)
+    work = work_dir_for(out)
+    if work.exists():
+        shutil.rmtree(work)
+    (work / SAMPLES).mkdir(parents=True)
+    _write_plan(work, ctx, None)
+    for shard_dir in shard_dirs:
+        plan_file = Path(shard_dir) / PLAN_FILE
+        if not plan_file.is_file():
+            raise FactoryError(f"{shard_dir}: not a shard folder (no {PLAN_FILE})")
+        if json.loads(plan_file.read_text()).get("plan_hash") != ctx.plan_hash:
+            raise FactoryError(
+                f"{shard_dir}: shard was made from other data, options or seed "
+                "(pass the same dataset and options as for the shards)"
+            )
+        for path in sorted((Path(shard_dir) / SAMPLES).iterdir()):
+            if not path.name.startswith("."):
+                shutil.copyfile(path, work / SAMPLES / path.name)
+    missing = [
+        s.sample_id
+        for s in ctx.plan.samples
+        if not (work / SAMPLES / f"{s.sample_id}.json").is_file()
+    ]
+    if missing:
+        shutil.rmtree(work, ignore_errors=True)
+        raise FactoryError(
+            f"{len(missing)} of {len(ctx.plan.samples)} samples are missing from the shards "
+            f"(first: {missing[0]}); render every shard i/n before merging"
+        )
+    summary = assemble(ctx, work, out, overwrite, list(range(len(ctx.plan.samples))), start, 0)
+    shutil.rmtree(work, ignore_errors=True)
+    return summary
+
+
+# ---- publishing --------------------------------------------------------------------------------
+
+
+def _records(work: Path, indices: list[int]):
+    """Sample records one at a time (streamed: memory does not grow with the count)."""
+    for i in indices:
+        yield json.loads((work / SAMPLES / f"syn_{i:06d}.json").read_text())
+
+
+def _summarize(ctx, out, work, indices, start, rendered_now) -> SynthSummary:
+    names = ctx.dataset.class_names
+    synthetic: Counter = Counter()
+    failures: dict[str, Counter] = {n: Counter() for n in names}
+    kept_count = tries = quality_dropped = 0
+    quality_values = []
+    for r in _records(work, indices):
+        tries += r["_tries"]
+        for class_name, reason in r["_failures"]:
+            failures[class_name][reason] += 1
+        if r["_dropped"] is None:
+            kept_count += 1
+            synthetic.update(p["class"] for p in r["pastes"])
+            if "quality" in r:
+                quality_values.append(r["quality"]["score"])
+        elif r["pastes"]:
+            quality_dropped += "quality" in r["_dropped"]
+            for p in r["pastes"]:
+                failures[p["class"]][
+                    f"sample dropped: {r['_dropped'].split(' below')[0]} below threshold"
+                ] += 1
+    counts_synthetic = {n: synthetic.get(n, 0) for n in names}
+    before = ctx.dataset.class_counts("train")
+    after = {
+        n: counts_synthetic[n] + (0 if ctx.options.synthetic_only else before[n]) for n in names
+    }
+    planned = Counter(p.class_name for i in indices for p in ctx.plan.samples[i].pastes)
+    shortfalls = {}
+    for n in names:
+        target = ctx.plan.targets[n] if ctx.options.shard is None else planned.get(n, 0)
+        if counts_synthetic[n] < target:
+            reasons = list(ctx.plan.shortfalls[n])
+            reasons += [f"{reason} ({count} pastes)" for reason, count in failures[n].most_common()]
+            shortfalls[n] = {"target": target, "made": counts_synthetic[n], "reasons": reasons}
+    attempted = sum(planned.values())
+    made = sum(counts_synthetic.values())
+    pool = ctx.background_pool
+    kinds = Counter(b.kind for b in pool.backgrounds)
+    methods: dict[str, Counter] = {n: Counter() for n in names}
+    for p in ctx.bank.patches:
+        methods[p.info.class_name][p.info.mask_method] += 1
+    notes = []
+    if pool.inpainted:
+        notes.append(
+            "the dataset has no clean images: backgrounds were made by inpainting the labelled "
+            "defects away from train images"
+        )
+    return SynthSummary(
+        out=out,
+        dataset_root=ctx.dataset.root,
+        images=kept_count,
+        pastes=made,
+        counts_before=before,
+        counts_synthetic=counts_synthetic,
+        counts_after=after,
+        targets=ctx.plan.targets,
+        planned=dict(ctx.plan.planned),
+        shortfalls=shortfalls,
+        acceptance_rate=round(made / attempted, 4) if attempted else 0.0,
+        acceptance_by_class={
+            n: round(counts_synthetic[n] / planned[n], 4) if planned.get(n) else 0.0 for n in names
+        },
+        seconds=round(time.perf_counter() - start, 2),
+        backgrounds={
+            "count": len(pool.backgrounds),
+            "kinds": dict(kinds),
+            "inpainted": pool.inpainted,
+            "skipped": pool.skipped,
+        },
+        bank={
+            "patches": len(ctx.bank.patches),
+            "mask_methods": {n: dict(c) for n, c in methods.items()},
+            "too_large_to_place": ctx.plan.unplaceable,
+            "skipped": ctx.bank.skipped,
+            "cache": str(ctx.bank.path),
+        },
+        geometry={n: asdict(g) for n, g in ctx.plan.geometry.items()},
+        options={**ctx.options.plan_dict(), "workers": ctx.options.workers},
+        quality=(
+            {
+                "scored": len(quality_values),
+                "mean": round(float(np.mean(quality_values)), 4) if quality_values else None,
+                "min_quality": ctx.options.min_quality,
+                "dropped": quality_dropped,
+            }
+            if _quality_module() is not None
+            else None
+        ),
+        blend_pilot=ctx.blend_pilot,
+        shard=None
+        if ctx.options.shard is None
+        else f"{ctx.options.shard[0]}/{ctx.options.shard[1]}",
+        rendered_now=rendered_now,
+        reused=len(indices) - rendered_now,
+        notes=[*notes, f"paste tries: {tries} for {made} accepted pastes"],
+    )
+
+
+def assemble(
+    ctx: Context, work: Path, out: Path, overwrite, indices, start, rendered_now
+) -> SynthSummary:
+    dataset = ctx.dataset
+    root = dataset.root
+    records = _records(work, indices)  # a generator: one record in memory at a time
+    with atomic_output_dir(out, overwrite=overwrite) as staging:
+        splits = ("val", "test") if ctx.options.synthetic_only else ("train", "val", "test")
+        for split in splits:
+            for kind in ("images", "labels", "masks", "references"):
+                source = root / kind / split
+                if source.is_dir():
+                    shutil.copytree(source, staging / kind / split)
+        for kind in ("images", "labels"):
+            for split in ("train", "val", "test"):
+                (staging / kind / split).mkdir(parents=True, exist_ok=True)
+        used_backgrounds, used_patches = set(), set()
+        with open(staging / "manifest.jsonl", "w") as manifest:
+            for record in records:
+                if record["_dropped"] is not None:
+                    continue
+                sid = record["id"]
+                shutil.copyfile(
+                    work / SAMPLES / f"{sid}.png", staging / "images" / "train" / f"{sid}.png"
+                )
+                (staging / "masks" / "train").mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(
+                    work / SAMPLES / f"{sid}.mask.png", staging / "masks" / "train" / f"{sid}.png"
+                )
+                image = read_image(work / SAMPLES / f"{sid}.png")
+                height, width = image.shape[:2]
+                annotations = [
+                    Annotation(c, (x0, y0, x1, y1)) for c, x0, y0, x1, y1 in record["_labels"]
+                ]
+                (staging / "labels" / "train" / f"{sid}.txt").write_text(
+                    yolo_label_lines(annotations, width, height)
+                )
+                used_backgrounds.add(record["background"]["id"])
+                used_patches.update(p["patch_id"] for p in record["pastes"])
+                public = {k: v for k, v in record.items() if not k.startswith("_")}
+                manifest.write(json.dumps(public) + "\n")
+        for background_id in sorted(used_backgrounds):
+            info = ctx.backgrounds[background_id]
+            target = (
+                staging / "sources" / "backgrounds" / f"{background_id}{info.path.suffix.lower()}"
+            )
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(info.path, target)
+        for patch_id in sorted(used_patches):
+            folder = staging / "sources" / "patches"
+            folder.mkdir(parents=True, exist_ok=True)
+            for suffix in ("", "_mask", "_context"):
+                source = ctx.bank.path / "patches" / f"{patch_id}{suffix}.png"
+                if source.is_file():
+                    shutil.copyfile(source, folder / f"{patch_id}{suffix}.png")
+        data = {
+            "train": "images/train",
+            "val": "images/val",
+            "test": "images/test",
+            "nc": len(dataset.class_names),
+            "names": dict(enumerate(dataset.class_names)),
+        }
+        (staging / "data.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        metadata = {
+            **dataset.metadata,
+            "source": {
+                "format": "synth",
+                "dataset": str(root),
+                "origin": dataset.metadata.get("source"),
+            },
+            "synth": {"options": ctx.options.plan_dict(), "plan_hash": ctx.plan_hash},
+        }
+        write_json(staging / METADATA_FILE, metadata)
+        summary = _summarize(ctx, out, work, indices, start, rendered_now)
+        # The published folder must load and keep the source's test lock.
+        check = load_dataset(staging)
+        if check.test_lock != dataset.test_lock:
+            raise FactoryError(f"{out}: internal error: the test lock changed while copying")
+        summary.seconds = round(time.perf_counter() - start, 2)
+        write_json(staging / "summary.json", summary.to_dict())
+        (staging / "synth_report.md").write_text(report_markdown(summary))
+    return summary
+
+
+def report_markdown(summary: SynthSummary) -> str:
+    lines = [
+        f"# Synthetic set: {summary.out.name}",
+        "",
+        f"Source dataset: `{summary.dataset_root}`. {summary.images} synthetic images, "
+        f"{summary.pastes} pastes, acceptance rate {summary.acceptance_rate:.1%}, "
+        f"{summary.seconds:.1f} s.",
+        "",
+        "| class | real train | target | planned | synthetic | accepted | after |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in summary.counts_before:
+        lines.append(
+            f"| {name} | {summary.counts_before[name]} | {summary.targets[name]} | "
+            f"{summary.planned[name]} | {summary.counts_synthetic[name]} | "
+            f"{summary.acceptance_by_class[name]:.0%} | {summary.counts_after[name]} |"
+        )
+    lines += ["", "## Shortfalls", ""]
+    if not summary.shortfalls:
+        lines.append("None: every class reached its target.")
+    for name, item in summary.shortfalls.items():
+        lines.append(
+            f"- **{name}**: {item['made']} of {item['target']}: " + "; ".join(item["reasons"])
+        )
+    lines += [
+        "",
+        "## Backgrounds",
+        "",
+        f"{summary.backgrounds['count']} backgrounds: "
+        + ", ".join(f"{k} {v}" for k, v in summary.backgrounds["kinds"].items())
+        + ".",
+    ]
+    if summary.backgrounds["skipped"]:
+        lines.append(
+            "Skipped: "
+            + "; ".join(f"{k}: {v}" for k, v in summary.backgrounds["skipped"].items())
+            + "."
+        )
+    lines += [
+        "",
+        "## Defect bank",
+        "",
+        f"{summary.bank['patches']} patches. Mask methods per class:",
+        "",
+    ]
+    for name, methods in summary.bank["mask_methods"].items():
+        too_large = summary.bank["too_large_to_place"].get(name, 0)
+        lines.append(
+            f"- {name}: "
+            + (", ".join(f"{m} {c}" for m, c in methods.items()) or "none")
+            + (f"; {too_large} too large to place" if too_large else "")
+        )
+    lines += ["", "## Transforms learned per class", ""]
+    for name, g in summary.geometry.items():
+        lines.append(
+            f"- {name}: rotation {g['rotate_range'][0]:g}..{g['rotate_range'][1]:g} deg, "
+            f"flips {'yes' if g['flip'] else 'no'}, 90-degree turns {'yes' if g['turn'] else 'no'} ({g['why']})"
+        )
+    if summary.quality:
+        lines += [
+            "",
+            "## Quality",
+            "",
+            f"Scored samples: {summary.quality['scored']}, mean score "
+            f"{summary.quality['mean']}, dropped by --min-quality: {summary.quality['dropped']}.",
+        ]
+    if summary.blend_pilot:
+        pilot = summary.blend_pilot
+        scores = ", ".join(f"{k} {v}" for k, v in pilot["scores"].items())
+        lines += [
+            "",
+            "## Blend",
+            "",
+            f"--blend auto chose **{pilot['chosen']}** ({pilot['why']}): {scores}.",
+        ]
+    if summary.notes:
+        lines += ["", "## Notes", ""] + [f"- {note}" for note in summary.notes]
+    return "\n".join(lines) + "\n"
