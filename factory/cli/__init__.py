@@ -60,4 +60,4 @@ def main() -> None:
 
 
 # Command modules register themselves on import; the order is the order in `--help`.
-from factory.cli import dataset, synth, compare, gallery, inpainter  # noqa: E402, F401, I001
+from factory.cli import demo, dataset, synth, compare, gallery, inpainter  # noqa: E402, F401, I001
