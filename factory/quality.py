@@ -34,6 +34,9 @@ RING_WIDTH = 4
 CONTRAST_STD_FLOOR = 4.0
 # A polarity group (dark or bright real instances) needs this many members to be the reference.
 MIN_POLARITY_GROUP = 3
+# ... and at least this share of the class: 4 bright of 29 demo bridges must not make a
+# bright paste of a dark class look typical (it is the placement that went wrong).
+MIN_POLARITY_SHARE = 0.25
 # A paste must change pixels by more than this (grey levels) to count as a defect pixel.
 CHANGE_TOLERANCE = 6.0
 # Seam visibility at which the seam factor of the score drops to 1/e.
@@ -225,11 +228,13 @@ def class_contrast_stats(contrasts: Sequence[float]) -> dict:
 def contrast_zscore(contrast: float, stats: dict | None) -> float | None:
     """How many (floored) standard deviations ``contrast`` lies from the real instances of
     its class with the same polarity (all of them when fewer than
-    :data:`MIN_POLARITY_GROUP` share it: a polarity the class rarely shows stands out)."""
+    :data:`MIN_POLARITY_GROUP`, or under :data:`MIN_POLARITY_SHARE` of them, share it: a
+    polarity the class rarely shows stands out)."""
     if not stats or not stats.get("n"):
         return None
     group = stats.get("bright" if contrast >= 0 else "dark")
-    if group and (group.get("n") or 0) >= MIN_POLARITY_GROUP:
+    size = (group or {}).get("n") or 0
+    if size >= MIN_POLARITY_GROUP and size >= MIN_POLARITY_SHARE * stats["n"]:
         stats = group
     return float((contrast - stats["mean"]) / stats["std"])
 

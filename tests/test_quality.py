@@ -118,6 +118,10 @@ def test_class_stats_and_zscore():
     # A polarity the class never shows is compared with all its instances.
     assert contrast_zscore(60.25, stats) == pytest.approx((60.25 + 60.25) / CONTRAST_STD_FLOOR)
     assert contrast_zscore(-20.0, None) is None
+    # A rare polarity (4 bright of 29, like demo bridges) is compared with the whole class.
+    mostly_dark = class_contrast_stats([-56.0] * 25 + [42.0] * 4)
+    expected = (44.0 - mostly_dark["mean"]) / mostly_dark["std"]
+    assert contrast_zscore(44.0, mostly_dark) == pytest.approx(expected) and expected > 2
 
 
 def test_score_sample_uses_class_reference_and_worst_paste():

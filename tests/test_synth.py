@@ -287,6 +287,8 @@ runner = CliRunner()
         (["--shard", "3/2"], "error: --shard must be i/n with 1 <= i <= n, got '3/2'"),
         (["--shard", "x"], "error: --shard must look like 2/8 (this is shard 2 of 8), got 'x'"),
         (["--placement", "near"], "error: --placement must be context or random, got 'near'"),
+        (["--image-format", "tif"], "error: --image-format must be auto or png or jpg, got 'tif'"),
+        (["--jpeg-quality", "0"], "error: --jpeg-quality must be in 1..100, got 0"),
         (
             ["--blend", "glue"],
             "error: --blend must be auto or one of poisson-normal, poisson-mixed, alpha",
@@ -391,3 +393,149 @@ def test_deeppcb_subset_templates_and_difference_masks(env: Path):
     for record in manifest(env / "syn"):
         assert record["background"]["source"] in train_refs
     assert sum(summary.counts_synthetic.values()) >= 0.9 * 3 * len(summary.counts_synthetic)
+
+
+def jpeg_copy(source: Path, out: Path, quality: int) -> Path:
+    """The same dataset with every image stored as a JPEG of the given quality."""
+    import cv2
+
+    from factory.dataset import DatasetWriter
+
+    dataset = load_dataset(source)
+    folder = out.parent / f"{out.name}-jpeg-files"
+    folder.mkdir(parents=True)
+
+    def jpeg(name: str, image: np.ndarray) -> Path:
+        path = folder / f"{name}.jpg"
+        path.write_bytes(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1])
+        return path
+
+    with DatasetWriter(out, dataset.class_names) as writer:
+        for record in dataset.images:
+            writer.add_image(
+                record.split,
+                record.stem,
+                jpeg(f"{record.split}_{record.stem}", record.read()),
+                record.annotations,
+                instance_masks=record.read_instance_masks(),
+            )
+        for path in dataset.clean_images:
+            writer.add_clean(path.stem, jpeg(f"clean_{path.stem}", read_image(path)))
+        writer.publish(metadata={"source": {"format": "tiny-jpeg"}}, lock_test=True)
+    return out
+
+
+def test_jpeg_sources_give_jpeg_synthetic_images(env: Path):
+    from PIL import Image
+
+    from factory.gallery.synthdir import load_synth_dir
+    from factory.synth.encoding import ijg_table, quality_from_table
+
+    assert [quality_from_table(ijg_table(q)) for q in (40, 75, 95)] == [40, 75, 95]
+    tiny = make_tiny_dataset(env / "tiny", per_split={"train": 9, "val": 3, "test": 3})
+    root = jpeg_copy(tiny, env / "tiny-jpeg", quality=80)
+    one, two = env / "one", env / "two"
+    summary = run_synth(root, one, opts(per_class=3, blend="alpha"))
+    run_synth(root, two, opts(per_class=3, blend="alpha"))
+    # JPEG encoding is byte-deterministic (workers 1 vs 2: test_workers_give_identical_bytes).
+    assert tree_bytes(one) == tree_bytes(two)
+    assert summary.options["image_format"] == "jpg" and summary.options["jpeg_quality"] == 80
+    records = manifest(one)
+    assert records and all(r["image"] == f"images/train/{r['id']}.jpg" for r in records)
+    for record in records:
+        path = one / record["image"]
+        with Image.open(path) as image:
+            assert image.format == "JPEG" and quality_from_table(image.quantization[0]) == 80
+        assert (one / "masks" / "train" / f"{record['id']}.png").is_file()  # masks stay PNG
+        assert (one / "labels" / "train" / f"{record['id']}.txt").is_file()
+    synthetic = [r for r in load_dataset(one).split("train") if r.stem.startswith("syn_")]
+    assert len(synthetic) == len(records) and all(r.mask_path for r in synthetic)
+    assert len(load_synth_dir(one).records) == len(records)
+    # An explicit format wins over the sources'; PNG sources stay PNG under auto.
+    png = env / "png"
+    run_synth(root, png, opts(per_class=3, blend="alpha", image_format="png"))
+    assert all(r["image"].endswith(".png") for r in manifest(png))
+    fixed = env / "fixed"
+    run_synth(tiny, fixed, opts(per_class=3, blend="alpha", image_format="jpg", jpeg_quality=90))
+    with Image.open(fixed / manifest(fixed)[0]["image"]) as image:
+        assert quality_from_table(image.quantization[0]) == 90
+
+
+def short_between_traces(vertical: bool = True):
+    """A 40x40 clean context (two dark traces 10 px apart on white) and a short across the
+    gap: ``(context, image, defect)``."""
+    context = np.full((40, 40), 255, np.uint8)
+    context[:, 8:13] = context[:, 23:28] = 0
+    defect = np.zeros((40, 40), bool)
+    defect[18:22, 13:23] = True
+    image = context.copy()
+    image[defect] = 0
+    if not vertical:
+        return context.T.copy(), image.T.copy(), defect.T.copy()
+    return context, image, defect
+
+
+def test_footprint_counts_what_a_short_touches():
+    from factory.synth.render import footprint_key, footprint_scores
+
+    context, _, defect = short_between_traces()
+    key = footprint_key(defect)
+    both = np.full((40, 40), 255, np.uint8)
+    both[:, 8:13] = both[:, 23:28] = 0
+    one = np.full((40, 40), 255, np.uint8)
+    one[:, 8:13] = 0
+    score = {
+        name: float(footprint_scores(bg < 128, context < 128, key)[40, 40])
+        for name, bg in (("both", both), ("one", one))
+    }
+    # Class-balanced: touching one of the two traces is a poor fit, not a 0.95 one.
+    assert score["both"] == pytest.approx(1.0) and score["one"] < 0.8
+
+
+@pytest.mark.parametrize("alternatives", [((False, False, 1),), ()])
+def test_context_placement_turns_a_short_to_bridge_two_traces(alternatives):
+    """A short cut between two vertical traces, on a board with only horizontal trace pairs
+    and a wide pad: render turns it (an orientation its class allows) and it joins two
+    traces; without that freedom no location can."""
+    from factory.blend import get_blender
+    from factory.synth.bank import Patch
+    from factory.synth.plan import PastePlan, SamplePlan
+    from factory.synth.render import RenderConfig, render_sample
+    from factory.synth.topology import topology_change
+
+    context, image, defect = short_between_traces(vertical=True)
+    background = np.full((160, 200), 255, np.uint8)
+    background[10:40, :] = 0  # a wide pad: one trace only
+    background[100:105, :] = background[115:120, :] = 0  # horizontal traces 10 px apart
+    paste = PastePlan(
+        patch_id="p",
+        class_id=1,
+        class_name="short",
+        scale=1.0,
+        angle_deg=0.0,
+        flip_h=False,
+        flip_v=False,
+        turns=0,
+        jitter_seed=None,
+        box_margin_xy=(0.0, 0.0),
+        placement="context",
+        blend="alpha",
+        alternatives=alternatives,
+    )
+    joins = []
+    for seed in range(4):
+        plan = SamplePlan(0, "syn_000000", seed, "bg", (paste,))
+        rendered = render_sample(
+            plan,
+            background,
+            {"p": Patch(None, image, defect, context)},
+            {"alpha": get_blender("alpha")},
+            RenderConfig(),
+        )
+        assert rendered.masks, rendered.failures
+        change = topology_change(background, rendered.image, rendered.masks[0])
+        joins.append(change["joins"])
+        if alternatives:
+            assert rendered.pastes[0]["orientation"] == [False, False, 1]
+            assert rendered.pastes[0]["footprint_score"] > 0.97
+    assert all(joins) if alternatives else not any(joins)

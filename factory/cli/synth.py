@@ -10,6 +10,17 @@ import typer
 from factory.cli import command
 
 
+def _diffusion_config(method: str, inpainter, inpaint_model, prompts) -> dict:
+    """The diffusion blender's arguments (added by the inpainter area)."""
+    given = {"model_dir": inpainter, "sd_model": inpaint_model, "prompts": prompts}
+    given = {k: str(v) for k, v in given.items() if v is not None}
+    if given and method != "diffusion":
+        from factory.errors import FactoryError
+
+        raise FactoryError("--inpainter, --inpaint-model and --prompts need --method diffusion")
+    return given
+
+
 @command("synth")
 def synth(
     dataset: Annotated[
@@ -68,6 +79,28 @@ def synth(
             "class from real labels vs. their masks) or a number of pixels (0 = tight)."
         ),
     ] = "auto",
+    image_format: Annotated[
+        str,
+        typer.Option(
+            help="auto (like the source train images: JPEG at their estimated quality, or "
+            "PNG), png or jpg."
+        ),
+    ] = "auto",
+    jpeg_quality: Annotated[
+        int | None,
+        typer.Option(help="JPEG quality 1-100 (default: estimated from the sources, else 95)."),
+    ] = None,
+    inpainter: Annotated[
+        Path | None,
+        typer.Option(help="--method diffusion: a model folder from `factory train-inpainter`."),
+    ] = None,
+    inpaint_model: Annotated[
+        Path | None,
+        typer.Option(help="--method diffusion: a local Stable Diffusion inpainting folder."),
+    ] = None,
+    prompts: Annotated[
+        Path | None, typer.Option(help="Per-class prompts YAML for --inpaint-model.")
+    ] = None,
     no_jitter: Annotated[bool, typer.Option(help="No albumentations jitter of patches.")] = False,
     seed: Annotated[int, typer.Option(help="One seed drives every random choice.")] = 0,
     workers: Annotated[int, typer.Option(help="Rendering processes.")] = 1,
@@ -115,6 +148,9 @@ def synth(
         no_turn=list(no_turn or []),
         turn=list(turn or []),
         region_mask=region_mask,
+        image_format=image_format,
+        jpeg_quality=jpeg_quality,
+        blend_config=_diffusion_config(method, inpainter, inpaint_model, prompts),
     )
     root = resolve_dataset(dataset)
     out = out or outputs_root() / "synth" / root.name

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from factory.errors import FactoryError
+from factory.synth.encoding import IMAGE_FORMATS
 
 PLACEMENTS = ("context", "random")
 BACKGROUND_MODES = ("auto", "inpaint")
@@ -58,6 +59,10 @@ class SynthOptions:
     method: str = "poisson"
     # Keyword arguments for the blender's constructor (e.g. a diffusion model folder).
     blend_config: dict = field(default_factory=dict)
+    # Encoding of the synthetic images: "auto" = the dominant format of the source train
+    # images (JPEG at the quality estimated from their quantisation tables), "png" or "jpg".
+    image_format: str = "auto"
+    jpeg_quality: int | None = None  # None: estimated from the sources (95 if unknown)
 
     def __post_init__(self) -> None:
         def bad(name: str, expected: str, value) -> FactoryError:
@@ -98,6 +103,10 @@ class SynthOptions:
                 raise bad("box_margin", "auto or a number of pixels", self.box_margin) from None
             if self.box_margin < 0:
                 raise bad("box_margin", "auto or a number of pixels >= 0", self.box_margin)
+        if self.image_format not in IMAGE_FORMATS:
+            raise bad("image_format", " or ".join(IMAGE_FORMATS), self.image_format)
+        if self.jpeg_quality is not None and not 1 <= self.jpeg_quality <= 100:
+            raise bad("jpeg_quality", "in 1..100", self.jpeg_quality)
         if self.max_tries < 1:
             raise bad("max_tries", "at least 1", self.max_tries)
         # --method picks the family; --blend the exact backend (poisson-normal/-mixed).

@@ -58,6 +58,10 @@ class PastePlan:
     box_margin_xy: tuple[float, float]
     placement: str
     blend: str
+    # Other orientations (flip_h, flip_v, turns) the class allows, in a seeded order: on a
+    # near-binary layout, render tries them when the planned one finds no spot whose
+    # trace/substrate layout fits the defect (a short needs a gap of its orientation).
+    alternatives: tuple[tuple[bool, bool, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,13 @@ class SamplePlan:
             seed=data["seed"],
             background_id=data["background_id"],
             pastes=tuple(
-                PastePlan(**{**p, "box_margin_xy": tuple(p["box_margin_xy"])})
+                PastePlan(
+                    **{
+                        **p,
+                        "box_margin_xy": tuple(p["box_margin_xy"]),
+                        "alternatives": tuple(tuple(a) for a in p.get("alternatives", ())),
+                    }
+                )
                 for p in data["pastes"]
             ),
         )
@@ -294,6 +304,7 @@ def _plan_paste(
     flip_v = bool(geometry.flip and rng.random() < 0.5)
     turns = int(rng.integers(0, 4)) if geometry.turn else 0
     jitter_seed = int(rng.integers(0, 2**31 - 1)) if options.jitter else None
+    alternatives = orientation_alternatives((flip_h, flip_v, turns), geometry, rng)
     return PastePlan(
         patch_id=info.patch_id,
         class_id=info.class_id,
@@ -310,4 +321,33 @@ def _plan_paste(
         ),
         placement=options.placement,
         blend=options.blend,
+        alternatives=alternatives if options.placement == "context" else (),
     )
+
+
+def _oriented(flip_h: bool, flip_v: bool, turns: int) -> bytes:
+    probe = np.arange(6).reshape(2, 3)
+    if flip_h:
+        probe = probe[:, ::-1]
+    if flip_v:
+        probe = probe[::-1]
+    return np.ascontiguousarray(np.rot90(probe, turns)).tobytes() + bytes([turns % 2])
+
+
+def orientation_alternatives(
+    planned: tuple[bool, bool, int], geometry: ClassGeometry, rng: np.random.Generator
+) -> tuple[tuple[bool, bool, int], ...]:
+    """The distinct orientations the class allows other than ``planned``, shuffled."""
+    flips = (False, True) if geometry.flip else (False,)
+    turns = range(4) if geometry.turn else (0,)
+    seen = {_oriented(*planned)}
+    found = []
+    for flip_h in flips:
+        for flip_v in flips:
+            for turn in turns:
+                key = _oriented(flip_h, flip_v, turn)
+                if key not in seen:
+                    seen.add(key)
+                    found.append((flip_h, flip_v, turn))
+    order = rng.permutation(len(found)) if found else []
+    return tuple(found[i] for i in order)

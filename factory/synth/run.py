@@ -1,7 +1,7 @@
 """``run_synth``: bank, backgrounds, plan, render (parallel, resumable, shardable), publish.
 
 Work happens in a staging folder beside the output, ``.<out name>.synth-work/``: the plan
-(``plan.json``) and one finished sample per file trio (``samples/<id>.png``, ``.mask.png``,
+(``plan.json``) and one finished sample per file trio (``samples/<id>.png`` or ``.jpg``, ``.mask.png``,
 ``.json``, the JSON written last, so its presence means the sample is done). ``--resume``
 keeps the finished samples of an interrupted run and renders only the others; since every
 sample is a pure function of its plan entry the result equals an uninterrupted run byte for
@@ -40,6 +40,7 @@ from factory.paths import outputs_root
 from factory.progress import make_progress, track
 from factory.synth.backgrounds import BackgroundInfo, collect_backgrounds
 from factory.synth.bank import Bank, build_bank
+from factory.synth.encoding import DEFAULT_JPEG_QUALITY, SUFFIXES, encode_image, source_encoding
 from factory.synth.options import AUTO_BLENDS, AUTO_PILOT_SAMPLES, SynthOptions
 from factory.synth.plan import Plan, SamplePlan, make_plan
 from factory.synth.render import RenderConfig, render_sample
@@ -117,6 +118,7 @@ def prepare(dataset_root: Path, options: SynthOptions) -> Context:
                 f"backgrounds are {', '.join(f'{w}x{h}' for h, w in sorted(sizes))}"
             )
     real_train = len(dataset.split("train"))
+    options = resolve_image_format(dataset, options)
     infos = [p.info for p in bank.patches]
     config = RenderConfig(
         border_margin=options.border_margin,
@@ -148,6 +150,27 @@ def prepare(dataset_root: Path, options: SynthOptions) -> Context:
         class_stats,
         pilot,
     )
+
+
+def resolve_image_format(dataset: Dataset, options: SynthOptions) -> SynthOptions:
+    """Fix ``image_format`` (``auto``: like the source train images) and the JPEG quality
+    (estimated from the sources' quantisation tables unless given)."""
+    image_format, quality = options.image_format, options.jpeg_quality
+    if image_format == "auto" or (image_format == "jpg" and quality is None):
+        found_format, found_quality = source_encoding(
+            [r.image_path for r in dataset.split("train")]
+        )
+        if image_format == "auto":
+            image_format = found_format
+        if image_format == "jpg" and quality is None:
+            quality = found_quality or DEFAULT_JPEG_QUALITY
+    if image_format == "png":
+        quality = None
+    return replace(options, image_format=image_format, jpeg_quality=quality)
+
+
+def sample_suffix(options: SynthOptions) -> str:
+    return SUFFIXES[options.image_format]
 
 
 def choose_blend(dataset, bank, pool, infos, real_train, options, config, class_stats) -> dict:
@@ -286,7 +309,8 @@ def render_one(index: int) -> dict:
     ]
     folder = work / SAMPLES
     if dropped is None:
-        _write_atomic_image(folder / f"{sample.sample_id}.png", rendered.image)
+        encoded = encode_image(rendered.image, ctx.options.image_format, ctx.options.jpeg_quality)
+        _write_atomic_bytes(folder / f"{sample.sample_id}{sample_suffix(ctx.options)}", encoded)
         instance = np.zeros(background.shape[:2], np.uint16)
         for k, mask in enumerate(rendered.masks):
             instance[mask & (instance == 0)] = k + 1
@@ -295,6 +319,12 @@ def render_one(index: int) -> dict:
     tmp.write_text(json.dumps(record, sort_keys=False))
     os.replace(tmp, folder / f"{sample.sample_id}.json")
     return {"index": index, "dropped": dropped}
+
+
+def _write_atomic_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
 
 
 def _write_atomic_image(path: Path, image: np.ndarray) -> None:
@@ -324,11 +354,12 @@ def _manifest_record(ctx: Context, sample: SamplePlan, rendered, sample_quality)
                 f"sources/patches/{plan.patch_id}_context.png" if info.context else None
             ),
             "transform": {
-                "scale": plan.scale,
+                "scale": detail["scale"],  # render may use the real size to fit the layout
                 "angle_deg": plan.angle_deg,
-                "flip_h": plan.flip_h,
-                "flip_v": plan.flip_v,
-                "turns_90": plan.turns,
+                # The orientation used: render may pick another allowed one to fit the layout.
+                "flip_h": detail["orientation"][0],
+                "flip_v": detail["orientation"][1],
+                "turns_90": detail["orientation"][2],
                 "jitter_seed": plan.jitter_seed,
                 "jitter": list(_jitter_names()) if plan.jitter_seed is not None else [],
                 "top_left_xy": detail["top_left_xy"],
@@ -338,10 +369,11 @@ def _manifest_record(ctx: Context, sample: SamplePlan, rendered, sample_quality)
             "placement_fallback": detail["placement"] == "random-fallback",
             "context_weak": detail["placement"] == "context-weak",
             "context_score": detail["context_score"],
+            "footprint_score": detail.get("footprint_score"),
             "attempt": detail["attempt"],
             "changed_pixels": detail["changed_pixels"],
             "changed_xyxy": detail["changed_xyxy"],
-            "box_margin_xy": list(plan.box_margin_xy),
+            "box_margin_xy": detail["box_margin_xy"],
             "xyxy": detail["xyxy"],
         }
         if sample_quality is not None:
@@ -349,7 +381,7 @@ def _manifest_record(ctx: Context, sample: SamplePlan, rendered, sample_quality)
         pastes.append(entry)
     record = {
         "id": sample.sample_id,
-        "image": f"images/train/{sample.sample_id}.png",
+        "image": f"images/train/{sample.sample_id}{sample_suffix(ctx.options)}",
         "seed": sample.seed,
         "background": {
             "id": background.background_id,
@@ -643,14 +675,13 @@ def assemble(
                 if record["_dropped"] is not None:
                     continue
                 sid = record["id"]
-                shutil.copyfile(
-                    work / SAMPLES / f"{sid}.png", staging / "images" / "train" / f"{sid}.png"
-                )
+                name = Path(record["image"]).name  # syn_XXXXXX.png or .jpg
+                shutil.copyfile(work / SAMPLES / name, staging / "images" / "train" / name)
                 (staging / "masks" / "train").mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(
                     work / SAMPLES / f"{sid}.mask.png", staging / "masks" / "train" / f"{sid}.png"
                 )
-                image = read_image(work / SAMPLES / f"{sid}.png")
+                image = read_image(work / SAMPLES / name)
                 height, width = image.shape[:2]
                 annotations = [
                     Annotation(c, (x0, y0, x1, y1)) for c, x0, y0, x1, y1 in record["_labels"]
