@@ -264,7 +264,14 @@ def _read_class_names(data_yaml: Path) -> list[str]:
         raise FactoryError(f"{data_yaml}: not valid YAML ({error.__class__.__name__})") from None
     if not isinstance(data, dict) or "names" not in data:
         raise FactoryError(f"{data_yaml}: no 'names' list of classes")
-    names = data["names"]
+    names = parse_class_names(data["names"], data_yaml)
+    if len(set(names)) != len(names):
+        raise FactoryError(f"{data_yaml}: class names must be unique, got {names}")
+    return names
+
+
+def parse_class_names(names, data_yaml: Path) -> list[str]:
+    """A YOLO ``names`` entry (a list, or a dict of ids 0..N-1) as a list of strings."""
     if isinstance(names, dict):
         keys = sorted(names)
         if keys != list(range(len(keys))):
@@ -272,10 +279,7 @@ def _read_class_names(data_yaml: Path) -> list[str]:
         names = [names[k] for k in keys]
     if not isinstance(names, list) or not names:
         raise FactoryError(f"{data_yaml}: 'names' must be a non-empty list, got {names!r}")
-    names = [str(n) for n in names]
-    if len(set(names)) != len(names):
-        raise FactoryError(f"{data_yaml}: class names must be unique, got {names}")
-    return names
+    return [str(n) for n in names]
 
 
 def _read_metadata(root: Path) -> dict:

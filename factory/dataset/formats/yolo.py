@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from factory.dataset.core import COORD_TOLERANCE, Annotation
+from factory.dataset.core import COORD_TOLERANCE, Annotation, parse_class_names
 from factory.dataset.formats.base import (
     SourceItem,
     SourcePlan,
@@ -49,7 +49,7 @@ def read_yolo_source(src: Path, *, limit: int | None = None) -> SourcePlan:
         raise FactoryError(f"{data_yaml}: not valid YAML ({error.__class__.__name__})") from None
     if not isinstance(data, dict) or "names" not in data:
         raise FactoryError(f"{data_yaml}: no 'names' list of classes")
-    class_names = _class_names(data["names"], data_yaml)
+    class_names = parse_class_names(data["names"], data_yaml)
     base = data_yaml.parent
     if data.get("path"):
         root = Path(str(data["path"]))
@@ -113,17 +113,6 @@ def read_yolo_source(src: Path, *, limit: int | None = None) -> SourcePlan:
         has_split=has_split,
         notes=[] if has_split else ["source defines one image set: all images put in train"],
     )
-
-
-def _class_names(names, data_yaml: Path) -> list[str]:
-    if isinstance(names, dict):
-        keys = sorted(names)
-        if keys != list(range(len(keys))):
-            raise FactoryError(f"{data_yaml}: class ids in 'names' must be 0..N-1, got {keys}")
-        names = [names[k] for k in keys]
-    if not isinstance(names, list) or not names:
-        raise FactoryError(f"{data_yaml}: 'names' must be a non-empty list, got {names!r}")
-    return [str(n) for n in names]
 
 
 def _images_of(entries: list, base: Path, data_yaml: Path) -> list[Path]:
