@@ -1,1 +1,206 @@
 """CLI commands: compare."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from factory.cli import command
+from factory.errors import FactoryError
+
+
+def _split_list(text: str | None, option: str, kind) -> list | None:
+    if text is None:
+        return None
+    values = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if part == "all":
+            values.append(None)
+            continue
+        try:
+            values.append(kind(part))
+        except ValueError:
+            raise FactoryError(
+                f"{option}: expected a comma list of numbers, got {text!r}"
+            ) from None
+    if not values:
+        raise FactoryError(f"{option}: empty list")
+    return values
+
+
+def _synthetic_sets(values: list[str] | None) -> list[tuple[str, Path]]:
+    sets = []
+    for value in values or []:
+        name, sep, path = value.partition("=")
+        if not sep:
+            name, path = ("synthetic" if not sets else f"synthetic{len(sets) + 1}"), value
+        if not name or not path:
+            raise FactoryError(f"--synthetic: expected DIR or NAME=DIR, got {value!r}")
+        sets.append((name, Path(path)))
+    return sets
+
+
+def _key_values(values: list[str] | None, option: str) -> dict:
+    out = {}
+    for value in values or []:
+        key, sep, raw = value.partition("=")
+        if not sep or not key:
+            raise FactoryError(f"{option}: expected KEY=VALUE, got {value!r}")
+        out[key.replace("-", "_")] = _parse_scalar(raw)
+    return out
+
+
+def _parse_scalar(raw: str):
+    lowered = raw.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+@command("compare")
+def compare(
+    dataset: Annotated[
+        Path | None,
+        typer.Argument(help="Split, test-locked dataset (default: the demo dataset)."),
+    ] = None,
+    synthetic: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--synthetic",
+            help="A `factory synth` output folder, or NAME=DIR; repeat for several "
+            "synthetic arms side by side. Default: generate one with `factory synth`.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Run folder (default: outputs/compare/<dataset>-<settings hash>)."),
+    ] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="quick (demo data, ~15 min on 2 CPU cores) or full (GPU).")
+    ] = None,
+    seeds: Annotated[int | None, typer.Option(help="Trainings per arm (default 3).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed driving subsets, lists, trainings.")] = 0,
+    budget: Annotated[
+        int | None,
+        typer.Option(help="Images seen per training, identical for every arm (default 30000)."),
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            help="Epochs the budget is split into (default: about one pass of the largest arm)."
+        ),
+    ] = None,
+    batch: Annotated[int | None, typer.Option(help="Batch size (default 16).")] = None,
+    imgsz: Annotated[
+        str | None, typer.Option(help="Image size(s), comma list, e.g. 320 or 160,320.")
+    ] = None,
+    real_count: Annotated[
+        str | None,
+        typer.Option(
+            help="Real train images: counts or fractions, comma list, e.g. 50,100 or 0.25,all."
+        ),
+    ] = None,
+    synthetic_ratio: Annotated[
+        str | None,
+        typer.Option(
+            help="Synthetic images per real image, comma list, e.g. 0.5,1,3 (default all)."
+        ),
+    ] = None,
+    synthetic_only: Annotated[
+        bool, typer.Option("--synthetic-only", help="Add a synthetic-only control arm.")
+    ] = False,
+    model: Annotated[
+        str, typer.Option(help="Model .yaml (from scratch) or a local .pt checkpoint (fine-tune).")
+    ] = "yolov8n.yaml",
+    freeze: Annotated[
+        int, typer.Option(help="Freeze the first N layers for --freeze-fraction of the epochs.")
+    ] = 0,
+    freeze_fraction: Annotated[float, typer.Option(help="Share of epochs frozen.")] = 0.3,
+    per_class: Annotated[
+        int | None, typer.Option(help="--per-class for the synthetic set generated on the fly.")
+    ] = None,
+    synth_option: Annotated[
+        list[str] | None,
+        typer.Option(help="Other synth option for on-the-fly generation, KEY=VALUE (repeatable)."),
+    ] = None,
+    hyp: Annotated[
+        list[str] | None,
+        typer.Option(help="Ultralytics training argument KEY=VALUE for every arm (repeatable)."),
+    ] = None,
+    bootstrap: Annotated[
+        int | None, typer.Option(help="Bootstrap resamples (default 1000).")
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="Training device, e.g. cpu or 0 (default: GPU if present).")
+    ] = None,
+    workers: Annotated[int | None, typer.Option(help="Dataloader workers (default 0).")] = None,
+    arm: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--arm",
+            help="Train only this arm now (repeatable; needs --epochs); re-run without it later "
+            "to train the rest in the same run folder.",
+        ),
+    ] = None,
+    report_only: Annotated[
+        Path | None,
+        typer.Option(help="Re-write the report of this run folder without training."),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option(help="Start again in a run folder holding other settings.")
+    ] = False,
+) -> None:
+    """Train YOLO on real-only and real+synthetic data under the same budget and compare them on
+    the locked real test split.
+
+    Example: factory compare outputs/demo --preset quick
+    """
+    from factory.compare import CompareOptions, run_compare, write_report
+
+    if report_only is not None:
+        report = write_report(report_only)
+        typer.echo(str(report))
+        return
+    from factory.paths import resolve_dataset
+
+    options = CompareOptions(
+        dataset=resolve_dataset(dataset),
+        synthetic=_synthetic_sets(synthetic),
+        out=out,
+        preset=preset,
+        seed=seed,
+        seeds=seeds,
+        images_seen=budget,
+        epochs=epochs,
+        batch=batch,
+        imgsz=_split_list(imgsz, "--imgsz", int),
+        real_count=_split_list(real_count, "--real-count", float) or [None],
+        synthetic_ratio=_split_list(synthetic_ratio, "--synthetic-ratio", float) or [None],
+        model=model,
+        freeze=freeze,
+        freeze_fraction=freeze_fraction,
+        synthetic_only=synthetic_only,
+        synth_per_class=per_class,
+        synth_options=_key_values(synth_option, "--synth-option"),
+        hyperparameters=_key_values(hyp, "--hyp"),
+        bootstrap=bootstrap,
+        device=device,
+        workers=workers,
+        overwrite=overwrite,
+        only_arms=arm,
+        command=shlex.join(["factory", *sys.argv[1:]]) if sys.argv else None,
+    )
+    run_dir = run_compare(options)
+    typer.echo(str(run_dir / "report.md"))

@@ -1,0 +1,147 @@
+"""The options of ``factory compare``, its presets, validated at the edge."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from factory.errors import FactoryError
+
+# Defaults without a preset: the converged DeepPCB protocol of the issue (320 px, 30,000
+# images seen, where real-only YOLOv8n has levelled off on 100 images), 3 seeds.
+DEFAULTS = {
+    "seeds": 3,
+    "images_seen": 30_000,
+    "batch": 16,
+    "imgsz": [320],
+}
+
+# Ultralytics arguments compare sets itself: --hyp may not override them, or arms could get
+# different budgets, early stopping, downloads (amp) or a different data split.
+CONTROLLED_ARGUMENTS = {
+    "data", "epochs", "imgsz", "batch", "seed", "deterministic", "device", "workers",
+    "project", "name", "exist_ok", "amp", "plots", "patience", "val", "save", "freeze",
+    "resume", "fraction", "time", "pretrained", "model", "cache", "split",
+}  # fmt: skip
+
+PRESETS: dict[str, dict] = {
+    # Demo data on a 2-core CPU in about 15 minutes (estimate from measured throughput, see
+    # the README section): 2 arms x 2 seeds at 160 px, 8,000 images seen each.
+    "quick": {
+        "seeds": 2,
+        "images_seen": 8_000,
+        "batch": 16,
+        "imgsz": [160],
+        "bootstrap": 500,
+        "latency_images": 10,
+    },
+    # A real run on one GPU: 640 px, 60,000 images seen (about twice what real-only needs to
+    # level off on 100 DeepPCB images at 320 px), 3 seeds, batch 32.
+    "full": {
+        "seeds": 3,
+        "images_seen": 60_000,
+        "batch": 32,
+        "imgsz": [640],
+        "workers": 4,
+        "bootstrap": 2000,
+    },
+}
+
+
+@dataclass
+class CompareOptions:
+    """Everything ``run_compare`` needs. ``None`` means: the preset's value, else the default."""
+
+    dataset: Path
+    synthetic: list[tuple[str, Path]] = field(default_factory=list)
+    out: Path | None = None
+    preset: str | None = None
+    seed: int = 0
+    seeds: int | None = None
+    images_seen: int | None = None
+    epochs: int | None = None
+    batch: int | None = None
+    imgsz: list[int] | None = None
+    real_count: list[float | None] = field(default_factory=lambda: [None])
+    synthetic_ratio: list[float | None] = field(default_factory=lambda: [None])
+    model: str = "yolov8n.yaml"
+    freeze: int = 0
+    freeze_fraction: float = 0.3
+    synthetic_only: bool = False
+    synth_per_class: int | None = None
+    synth_options: dict = field(default_factory=dict)
+    bootstrap: int | None = None
+    device: str | None = None
+    workers: int | None = None
+    latency_images: int | None = None
+    crosscheck: bool = True
+    hyperparameters: dict = field(default_factory=dict)
+    overwrite: bool = False
+    command: str | None = None  # the command line, recorded in the report
+    # Train only these arms now (the others later, in the same run folder); with only
+    # "real", no synthetic set is needed yet. Requires --epochs so the budget is fixed.
+    only_arms: list[str] | None = None
+
+    def resolved(self) -> CompareOptions:
+        """A copy with preset and default values filled in, checked."""
+        if self.preset is not None and self.preset not in PRESETS:
+            raise FactoryError(
+                f"--preset: unknown preset {self.preset!r}; choose one of: {', '.join(PRESETS)}"
+            )
+        base = {
+            **DEFAULTS,
+            "bootstrap": 1000,
+            "workers": 0,
+            "latency_images": 20,
+            **PRESETS.get(self.preset or "", {}),
+        }
+        values = {
+            name: (getattr(self, name) if getattr(self, name) is not None else base[name])
+            for name in base
+        }
+        out = dataclasses.replace(self, **values)
+        out.validate()
+        return out
+
+    def validate(self) -> None:
+        checks = [
+            (self.seeds >= 1, f"--seeds must be at least 1, got {self.seeds}"),
+            (self.images_seen >= 1, f"--budget must be positive, got {self.images_seen}"),
+            (self.batch >= 1, f"--batch must be at least 1, got {self.batch}"),
+            (self.epochs is None or self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
+            (all(s >= 32 for s in self.imgsz), f"--imgsz values must be >= 32, got {self.imgsz}"),
+            (self.bootstrap >= 100, f"--bootstrap must be at least 100, got {self.bootstrap}"),
+            (
+                0 < self.freeze_fraction < 1,
+                f"--freeze-fraction must lie in (0, 1), got {self.freeze_fraction}",
+            ),
+            (self.freeze >= 0, f"--freeze must be >= 0, got {self.freeze}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise FactoryError(message)
+        for value in self.real_count:
+            if value is not None and value <= 0:
+                raise FactoryError(f"--real-count values must be positive, got {value:g}")
+        for value in self.synthetic_ratio:
+            if value is not None and value < 0:
+                raise FactoryError(f"--synthetic-ratio values must be >= 0, got {value:g}")
+        if self.only_arms and self.epochs is None:
+            raise FactoryError(
+                "--arm needs --epochs: otherwise the epoch size depends on the arms trained"
+            )
+        controlled = sorted(set(self.hyperparameters) & CONTROLLED_ARGUMENTS)
+        if controlled:
+            raise FactoryError(
+                f"--hyp: {', '.join(controlled)} is set by compare itself (budget, offline "
+                "and fairness settings); use the matching compare option"
+            )
+        names = [name for name, _ in self.synthetic]
+        if len(set(names)) != len(names):
+            raise FactoryError(f"--synthetic: arm names must be unique, got {names}")
+        model = Path(self.model)
+        if model.suffix == ".pt" and not model.is_file():
+            raise FactoryError(f"{self.model}: checkpoint not found (--model takes a local .pt)")
+        if model.suffix not in (".pt", ".yaml", ".yml"):
+            raise FactoryError(f"--model: expected a .yaml config or a local .pt, got {self.model}")

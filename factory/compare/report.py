@@ -1,0 +1,389 @@
+"""``report.md``, ``results.json`` and the plots, from what the run folder holds.
+
+Works on a finished or a partly finished run (``factory compare --report-only RUN_DIR``):
+every number is recomputed from the saved per-training results and test predictions.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from collections import defaultdict
+from importlib import metadata
+from pathlib import Path
+
+from factory.compare import plots
+from factory.compare.arms import REAL_ARM
+from factory.compare.evaluate import load_detections
+from factory.compare.metrics import build_match_table
+from factory.compare.stats import bootstrap_difference, convergence, mean_std, verdict
+from factory.errors import FactoryError
+from factory.io import write_json
+
+METRICS = ("map50_95", "map50", "precision", "recall", "f1")
+PACKAGES = (
+    "factory",
+    "ultralytics",
+    "torch",
+    "torchvision",
+    "numpy",
+    "opencv-python",
+    "matplotlib",
+)
+
+
+def package_versions() -> dict:
+    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def load_results(run_dir: Path) -> list[dict]:
+    results = []
+    for path in sorted((run_dir / "runs").glob("*/*/seed-*/result.json")):
+        result = json.loads(path.read_text())
+        result["folder"] = str(path.parent)
+        results.append(result)
+    return results
+
+
+def write_report(run_dir: Path, *, plots: bool = True) -> Path:
+    """Recompute every statistic and write ``results.json``, ``report.md`` and ``plots/``
+    (``plots=False``: keep the plots already there)."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise FactoryError(f"{run_dir}: not a compare run folder (no config.json)")
+    config = json.loads(config_path.read_text())
+    plan = (
+        json.loads((run_dir / "plan.json").read_text()) if (run_dir / "plan.json").is_file() else {}
+    )
+    results = load_results(run_dir)
+    if not results:
+        raise FactoryError(f"{run_dir}: no finished training to report yet")
+    class_names = _class_names(config)
+    by_setting: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for result in results:
+        by_setting[result["setting"]["key"]][result["arm"]["name"]].append(result)
+    settings_out = []
+    for key, arms in by_setting.items():
+        settings_out.append(_setting_summary(key, arms, class_names, config, run_dir))
+    planned = plan.get("trainings", [])
+    done = {(r["setting"]["key"], r["arm"]["name"], r["seed_index"]) for r in results}
+    missing = [t for t in planned if (t["setting"], t["arm"], t["seed_index"]) not in done]
+    crosscheck = next((r["crosscheck"] for r in results if r.get("crosscheck")), None)
+    out = {
+        "run_dir": str(run_dir),
+        "config": config,
+        "versions": package_versions(),
+        "trainings_planned": len(planned),
+        "trainings_finished": len(results),
+        "trainings_missing": missing,
+        "crosscheck": crosscheck,
+        "settings": settings_out,
+        "trainings": [_strip(r) for r in results],
+    }
+    _plots(run_dir, out, class_names, draw=plots)
+    write_json(run_dir / "results.json", out)
+    (run_dir / "report.md").write_text(render_markdown(out, class_names))
+    return run_dir / "report.md"
+
+
+def _class_names(config: dict) -> list[str]:
+    import yaml
+
+    data = yaml.safe_load((Path(config["dataset"]) / "data.yaml").read_text())
+    names = data["names"]
+    return [names[k] for k in sorted(names)] if isinstance(names, dict) else list(names)
+
+
+def _strip(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k != "folder"}
+
+
+def _setting_summary(key, arms, class_names, config, run_dir) -> dict:
+    tables = {}
+    arm_out = {}
+    for arm, runs in arms.items():
+        runs.sort(key=lambda r: r["seed_index"])
+        tables[arm] = {}
+        for run in runs:
+            detections, _ = load_detections(Path(run["folder"]) / run["detections"])
+            tables[arm][run["seed_index"]] = build_match_table(detections, len(class_names))
+        per_class = {
+            name: {
+                metric: mean_std(
+                    [r["metrics"]["per_class"][name][metric] for r in runs
+                     if r["metrics"]["per_class"][name][metric] is not None]
+                )
+                for metric in ("ap50", "ap50_95")
+            }
+            for name in class_names
+        }  # fmt: skip
+        arm_out[arm] = {
+            "arm": runs[0]["arm"],
+            "seeds": [r["seed_index"] for r in runs],
+            "metrics": {m: mean_std([r["metrics"][m] for r in runs]) for m in METRICS},
+            "per_seed": {m: [r["metrics"][m] for r in runs] for m in METRICS},
+            "per_class": per_class,
+            "params": runs[0]["size"]["params"],
+            "fp32_mb": runs[0]["size"]["fp32_mb"],
+            "checkpoint_mb": runs[0]["size"]["checkpoint_mb"],
+            "cpu_latency_ms": mean_std([r["latency_cpu"]["median_ms"] for r in runs
+                                        if r["latency_cpu"].get("median_ms") is not None]),
+            "train_seconds": mean_std([r["train"]["train_seconds"] for r in runs]),
+            "best_epoch": [r["train"]["best_epoch"] for r in runs],
+            "convergence": convergence([r["train"]["curve"] for r in runs]),
+        }  # fmt: skip
+    comparisons = []
+    if REAL_ARM in arms:
+        for arm in arms:
+            if arm == REAL_ARM:
+                continue
+            common = sorted(set(tables[arm]) & set(tables[REAL_ARM]))
+            if not common:
+                continue
+            real_by_seed = {r["seed_index"]: r for r in arms[REAL_ARM]}
+            other_by_seed = {r["seed_index"]: r for r in arms[arm]}
+            diffs = [
+                other_by_seed[s]["metrics"]["map50_95"] - real_by_seed[s]["metrics"]["map50_95"]
+                for s in common
+            ]
+            boot = bootstrap_difference(
+                [tables[REAL_ARM][s] for s in common],
+                [tables[arm][s] for s in common],
+                resamples=int(config.get("bootstrap", 1000)),
+                seed=int(config["training"]["seed"]),
+                key=f"{key}/{arm}",
+            )
+            comparisons.append(
+                {
+                    "arm": arm,
+                    "base": REAL_ARM,
+                    "seeds": common,
+                    "seed_differences": diffs,
+                    "seed_difference_summary": mean_std(diffs),
+                    "bootstrap": boot,
+                    "verdict": verdict(arm, REAL_ARM, diffs, boot),
+                }
+            )
+    first = next(iter(arms.values()))[0]
+    return {
+        "key": key,
+        "setting": first["setting"],
+        "budget": first["spec"]["budget"],
+        "model": first["spec"]["model"],
+        "arms": arm_out,
+        "comparisons": comparisons,
+        "curves": {arm: [r["train"]["curve"] for r in runs] for arm, runs in arms.items()},
+    }
+
+
+def _plots(run_dir: Path, out: dict, class_names: list[str], *, draw: bool = True) -> None:
+    """Draw the plots (or, with ``draw=False``, only list those already drawn)."""
+    folder = run_dir / "plots"
+    if not draw:
+        for setting in out["settings"]:
+            names = [f"curves_{setting['key']}.png", f"per_class_{setting['key']}.png"]
+            setting["plots"] = [f"plots/{n}" for n in names if (folder / n).is_file()]
+        out["sweep_plots"] = [f"plots/{p.name}" for p in sorted(folder.glob("map_vs_*.png"))]
+        return
+    produced = []
+    for setting in out["settings"]:
+        key = setting["key"]
+        produced.append(
+            plots.training_curves(
+                folder / f"curves_{key}.png", setting["curves"], f"Learning curves, {key}"
+            )
+        )
+        produced.append(
+            plots.per_class_ap(
+                folder / f"per_class_{key}.png",
+                class_names,
+                {
+                    arm: {n: v["ap50_95"]["mean"] for n, v in data["per_class"].items()}
+                    for arm, data in setting["arms"].items()
+                },
+                f"Per-class test AP50-95, {key}",
+            )
+        )
+        setting["plots"] = [str(p.relative_to(run_dir)) for p in produced[-2:]]
+    out["sweep_plots"] = []
+    for field, label in (
+        ("real_count", "real training images"),
+        ("synthetic_ratio", "synthetic images per real image"),
+        ("imgsz", "image size (px)"),
+    ):
+        series = _sweep_series(out["settings"], field)
+        if series:
+            path = plots.metric_vs(
+                folder / f"map_vs_{field}.png", label, series, f"Test mAP50-95 vs {label}"
+            )
+            out["sweep_plots"].append(str(path.relative_to(run_dir)))
+
+
+def _sweep_series(settings: list[dict], field: str) -> dict:
+    """Points (x, mean, std) per line when ``field`` takes 2+ values: one line per arm, and
+    per value of the other swept fields when they vary too."""
+    fields = ("real_count", "synthetic_ratio", "imgsz")
+    values = {s["setting"][field] for s in settings}
+    if len(values) < 2 or (None in values and field != "real_count"):
+        return {}
+    varying = [f for f in fields if f != field and len({s["setting"][f] for s in settings}) > 1]
+    series: dict[str, list] = defaultdict(list)
+    for setting in settings:
+        real_images = max(d["arm"]["real_images"] for d in setting["arms"].values())
+        suffix = ", ".join(f"{f}={_value(setting['setting'][f])}" for f in varying)
+        for arm, data in setting["arms"].items():
+            # real-data size is plotted as the number of real images (fractions resolved)
+            x = real_images if field == "real_count" else setting["setting"][field]
+            metric = data["metrics"]["map50_95"]
+            label = f"{arm} ({suffix})" if suffix else arm
+            series[label].append((float(x), metric["mean"], metric["std"]))
+    return dict(series)
+
+
+def _value(value) -> str:
+    return "all" if value is None else f"{value:g}"
+
+
+def _fmt(summary: dict, digits: int = 3) -> str:
+    if summary.get("mean") is None:
+        return "n/a"
+    if summary["n"] > 1:
+        return f"{summary['mean']:.{digits}f} ± {summary['std']:.{digits}f}"
+    return f"{summary['mean']:.{digits}f}"
+
+
+def render_markdown(out: dict, class_names: list[str]) -> str:
+    config = out["config"]
+    training = config["training"]
+    lines = [
+        f"# factory compare: {Path(config['dataset']).name}",
+        "",
+        f"- Dataset: `{config['dataset']}`; test lock verified before training and before "
+        f"evaluation (lock sha256 `{config['test_lock_sha256'][:16]}...`).",
+        f"- Trainings finished: {out['trainings_finished']} of {out['trainings_planned']}"
+        + (" (**incomplete run**: missing " + ", ".join(
+            f"{t['setting']}/{t['arm']}/seed {t['seed_index']}" for t in out["trainings_missing"]
+        ) + ")" if out["trainings_missing"] else "") + ".",
+        f"- Command: `{config.get('command') or 'n/a'}`; re-report with "
+        f"`factory compare --report-only {out['run_dir']}`.",
+        "- Versions: " + ", ".join(f"{k} {v}" for k, v in out["versions"].items() if v) + ".",
+        "",
+        "## Protocol",
+        "",
+        f"- Model `{training['model']}`"
+        + (" (trained from scratch)" if not str(training["model"]).endswith(".pt")
+           else " (fine-tuned from a local checkpoint)")
+        + (f", first {training['freeze']} layers frozen for the first "
+           f"{training['freeze_fraction']:.0%} of the epochs" if training["freeze"] else "")
+        + f"; {training['seeds']} seeds per arm; ultralytics hyperparameters and augmentations "
+        "identical for every arm" + (f" (overrides: {training['hyperparameters']})"
+                                     if training["hyperparameters"] else "") + ".",
+        "- Same budget: every arm of a setting trains on a list of exactly `epoch_size` images "
+        "per epoch (its own images repeated or subsampled with a fixed seed), for the same "
+        "number of epochs and batch size, so images seen, batches, optimizer steps and the "
+        "learning-rate schedule are identical. Early stopping off.",
+        "- Best checkpoint by mAP50-95 on the real val split; evaluation on the locked real test "
+        "split by the factory's own COCO-style code (101-point AP, IoU 0.50:0.95, predictions at "
+        "conf 0.001, NMS IoU 0.7, max 300 per image); P/R/F1 at the confidence maximising mean F1 "
+        "(IoU 0.5).",
+        "- Statistics: mean ± std over seeds; paired difference per seed; 95% bootstrap CI of the "
+        f"difference of seed-mean mAP50-95 over test images ({config.get('bootstrap')} resamples, "
+        "the same draws for both arms). *Distinguishable from noise* = the CI excludes 0 and every "
+        "seed's difference has the same sign.",
+        "",
+    ]  # fmt: skip
+    for setting in out["settings"]:
+        lines += _render_setting(setting, class_names)
+    if out.get("sweep_plots"):
+        lines += ["## Sweeps", ""]
+        lines += [f"![sweep]({p})" for p in out["sweep_plots"]] + [""]
+    check = out.get("crosscheck")
+    if check:
+        theirs, ours = check["ultralytics"], check["factory"]
+        lines += [
+            "## Cross-check against ultralytics' validator",
+            "",
+            "One model evaluated on the test split by both (ultralytics uses its own matching and "
+            "interpolation and letterboxed batches, so small differences are expected):",
+            "",
+            "| | mAP50 | mAP50-95 | P | R |",
+            "|---|---|---|---|---|",
+            f"| factory | {ours['map50']:.4f} | {ours['map50_95']:.4f} | "
+            f"{ours['precision']:.4f} | {ours['recall']:.4f} |",
+            f"| ultralytics | {theirs['map50']:.4f} | {theirs['map50_95']:.4f} | "
+            f"{theirs['precision']:.4f} | {theirs['recall']:.4f} |",
+            "",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _render_setting(setting: dict, class_names: list[str]) -> list[str]:
+    budget = setting["budget"]
+    lines = [
+        f"## Setting `{setting['key']}`",
+        "",
+        f"Image size {setting['setting']['imgsz']} px; budget per training: **{budget['images_seen']:,} "
+        f"images seen** exactly ({budget['epochs']} epochs x {budget['epoch_size']} images, batch "
+        f"{budget['batch']}, {budget['batches']:,} batches).",
+        "",
+        "| arm | real imgs | synthetic imgs | test mAP50-95 | mAP50 | P | R | F1 | params | MB (fp32) "
+        "| CPU ms/img | best epoch | convergence |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for arm, data in setting["arms"].items():
+        m = data["metrics"]
+        lines.append(
+            f"| {arm} | {data['arm']['real_images']} | {data['arm']['synthetic_images']} | "
+            f"{_fmt(m['map50_95'])} | {_fmt(m['map50'])} | {_fmt(m['precision'])} | "
+            f"{_fmt(m['recall'])} | {_fmt(m['f1'])} | {data['params'] / 1e6:.2f} M | "
+            f"{data['fp32_mb']:.1f} | {_fmt(data['cpu_latency_ms'], 1)} | "
+            f"{', '.join(str(e) for e in data['best_epoch'])} | {data['convergence']['status']} |"
+        )
+    lines.append("")
+    for arm, data in setting["arms"].items():
+        conv = data["convergence"]
+        if conv["status"] != "levelled":
+            warning = (
+                " — **a still-climbing arm makes the comparison unreliable**"
+                if (conv["status"] == "climbing" and arm == REAL_ARM)
+                else ""
+            )
+            lines.append(f"- `{arm}`: {conv['note']}{warning}.")
+    lines.append("")
+    if setting["comparisons"]:
+        lines += ["### Verdict", ""]
+        for comparison in setting["comparisons"]:
+            boot = comparison["bootstrap"]
+            lines += [
+                f"**{comparison['verdict']['sentence']}**",
+                "",
+                "| seed | " + " | ".join(str(s) for s in comparison["seeds"]) + " | mean ± std |",
+                "|---|" + "---|" * (len(comparison["seeds"]) + 1),
+                f"| {comparison['arm']} − real (mAP50-95) | "
+                + " | ".join(f"{d:+.4f}" for d in comparison["seed_differences"])
+                + f" | {_fmt(comparison['seed_difference_summary'], 4)} |",
+                "",
+                f"Bootstrap over {boot['test_images']} test images: difference "
+                f"{boot['difference']:+.4f}, 95% CI [{boot['ci_low']:+.4f}, {boot['ci_high']:+.4f}].",
+                "",
+            ]  # fmt: skip
+    lines += [
+        "### Per-class test AP50-95 (mean ± std over seeds)",
+        "",
+        "| class | " + " | ".join(setting["arms"]) + " |",
+        "|---|" + "---|" * len(setting["arms"]),
+    ]
+    for name in class_names:
+        cells = [_fmt(data["per_class"][name]["ap50_95"]) for data in setting["arms"].values()]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines += [f"![plot]({p})" for p in setting.get("plots", [])] + [""]
+    return lines

@@ -1,0 +1,404 @@
+"""Orchestration: settings x arms x seeds, each training saved as soon as it finishes."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from factory.compare.arms import (
+    REAL_ARM,
+    Setting,
+    SyntheticSet,
+    build_arm_dir,
+    check_no_test_files,
+    link_split,
+    load_synthetic_set,
+    make_arms,
+    real_subset,
+)
+from factory.compare.budget import plan_budget
+from factory.compare.options import CompareOptions
+from factory.dataset import Dataset, load_dataset
+from factory.errors import FactoryError
+from factory.io import sha256_file, write_json
+from factory.paths import outputs_root
+from factory.progress import make_progress
+from factory.seeding import derive_seed
+
+CONFIG_FILE = "config.json"
+RESULT_FILE = "result.json"
+DETECTIONS_FILE = "detections.npz"
+INTERIM_REPORT_SECONDS = 60
+# Options that change what is trained; the others (bootstrap, latency images) only the report.
+TRAINING_FIELDS = (
+    "seed", "seeds", "images_seen", "epochs", "batch", "imgsz", "real_count",
+    "synthetic_ratio", "model", "freeze", "freeze_fraction", "synthetic_only",
+    "synth_per_class", "synth_options", "hyperparameters",
+)  # fmt: skip
+
+
+def console() -> Console:
+    return Console(stderr=True, quiet=os.environ.get("FACTORY_NO_PROGRESS", "") not in ("", "0"))
+
+
+def training_seed(seed: int, index: int) -> int:
+    return derive_seed(seed, "train", index) % (2**31)
+
+
+def config_of(options: CompareOptions, dataset: Dataset) -> dict:
+    training = {name: getattr(options, name) for name in TRAINING_FIELDS}
+    return {
+        "dataset": str(Path(dataset.root).resolve()),
+        "test_lock_sha256": hashlib.sha256(
+            json.dumps(dataset.test_lock["files"], sort_keys=True).encode()
+        ).hexdigest(),
+        "synthetic": [[name, str(Path(p).resolve())] for name, p in options.synthetic],
+        "training": training,
+        "preset": options.preset,
+        "bootstrap": options.bootstrap,
+        "latency_images": options.latency_images,
+        "crosscheck": options.crosscheck,
+        "command": options.command,
+        "device": options.device,
+        "workers": options.workers,
+    }
+
+
+def default_run_dir(config: dict, dataset: Dataset) -> Path:
+    """Same command, same folder: the name hashes what defines the trainings."""
+    key = json.dumps(
+        {k: config[k] for k in ("dataset", "synthetic", "training")}, sort_keys=True
+    ).encode()
+    return outputs_root() / "compare" / f"{dataset.name}-{hashlib.sha256(key).hexdigest()[:8]}"
+
+
+def open_run_dir(run_dir: Path, config: dict, *, overwrite: bool) -> None:
+    path = run_dir / CONFIG_FILE
+    if path.is_file():
+        old = json.loads(path.read_text())
+        same = all(old.get(k) == config[k] for k in ("dataset", "synthetic", "training"))
+        if not same and not overwrite:
+            raise FactoryError(
+                f"{run_dir}: holds a comparison with other settings "
+                "(pass --overwrite to start it again, or choose another --out)"
+            )
+        if not same:
+            shutil.rmtree(run_dir)
+    elif run_dir.is_dir() and any(run_dir.iterdir()) and not overwrite:
+        raise FactoryError(
+            f"{run_dir}: output folder is not empty (pass --overwrite to replace it)"
+        )
+    elif run_dir.is_dir() and overwrite:
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(path, config)
+
+
+def make_view(dataset: Dataset, records, folder: Path) -> Path:
+    """A canonical dataset of symlinks: the given train records, the same val/test/clean
+    (and lock), for ``run_synth`` to draw only from this subset's defects."""
+    if (folder / "data.yaml").is_file():
+        return folder
+    root = Path(dataset.root)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(root / "data.yaml", folder / "data.yaml")
+    if (root / "factory.json").is_file():
+        shutil.copyfile(root / "factory.json", folder / "factory.json")
+    chosen = [*records, *dataset.split("val"), *dataset.split("test")]
+    for record in chosen:
+        relatives = [record.image_path, record.label_path, record.mask_path, record.reference_path]
+        for path in relatives:
+            if path is not None:
+                link = folder / Path(path).relative_to(root)
+                link.parent.mkdir(parents=True, exist_ok=True)
+                os.symlink(Path(path).resolve(), link)
+    for path in dataset.clean_images:
+        link = folder / Path(path).relative_to(root)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(Path(path).resolve(), link)
+    return folder
+
+
+def generate_synthetic(
+    dataset: Dataset, records, setting: Setting, options: CompareOptions, run_dir: Path
+) -> SyntheticSet:
+    """Run ``factory synth`` on the subset's train images only (cached in the run folder)."""
+    try:
+        from factory.synth import SynthOptions, run_synth
+    except ImportError:
+        raise FactoryError(
+            "factory synth is not available in this installation; pass --synthetic DIR "
+            "(a `factory synth` output folder)"
+        ) from None
+    real = "all" if setting.real_count is None else f"{setting.real_count:g}"
+    folder = run_dir / "synth" / f"real-{real}"
+    out = folder / "dataset"
+    if not (out / "data.yaml").is_file():
+        source = Path(dataset.root) if setting.real_count is None else folder / "source"
+        if setting.real_count is not None:
+            make_view(dataset, records, source)
+        fields = {f.name for f in dataclasses.fields(SynthOptions)}
+        overrides = {"seed": options.seed, **options.synth_options}
+        if options.synth_per_class is not None:
+            overrides["per_class"] = options.synth_per_class
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise FactoryError(
+                f"--synth-option: unknown synth option(s) {unknown}; known: {sorted(fields)}"
+            )
+        console().print(f"compare: generating synthetic data for real-{real} in {out}")
+        run_synth(source, out, SynthOptions(**overrides), overwrite=True)
+    return load_synthetic_set("synthetic", out, dataset)
+
+
+def run_compare(
+    options: CompareOptions, *, on_report: Callable[[Path], None] | None = None
+) -> Path:
+    """Train every (setting, arm, seed), evaluate on the locked test split, write the report.
+
+    Returns the run folder (``report.md``, ``results.json``, ``plots/``). Trainings already
+    finished in that folder with the same specification are skipped. The report is rewritten
+    after every finished training (then ``on_report(run_dir)`` is called), so an interrupted
+    comparison still reports what it finished.
+    """
+    options = options.resolved()
+    dataset = load_dataset(options.dataset)  # verifies the test lock
+    if not dataset.is_locked:
+        raise FactoryError(
+            f"{dataset.root}: dataset has no test lock; run `factory split` first so the "
+            "test set is frozen before comparing"
+        )
+    for split in ("train", "val", "test"):
+        if not dataset.split(split):
+            raise FactoryError(f"{dataset.root}: the {split} split is empty")
+    given_sets = [load_synthetic_set(name, Path(p), dataset) for name, p in options.synthetic]
+    config = config_of(options, dataset)
+    run_dir = Path(options.out) if options.out else default_run_dir(config, dataset)
+    open_run_dir(run_dir, config, overwrite=options.overwrite)
+    say = console()
+    say.print(f"compare: run folder: {run_dir}")
+    val_images = link_split(dataset.split("val"), run_dir / "data" / "val", "val")
+    test_yaml = _test_yaml(dataset, run_dir) if options.crosscheck else None
+    settings = [
+        Setting(count, ratio, size)
+        for count, ratio, size in itertools.product(
+            options.real_count, options.synthetic_ratio, options.imgsz
+        )
+    ]
+    planned = []
+    for setting in settings:
+        records = real_subset(dataset.split("train"), setting.real_count, options.seed)
+        only_real = options.only_arms == [REAL_ARM]
+        sets = given_sets or (
+            [] if only_real else [generate_synthetic(dataset, records, setting, options, run_dir)]
+        )
+        arms = make_arms(
+            records, sets, setting.synthetic_ratio, options.seed,
+            synthetic_only=options.synthetic_only,
+        )  # fmt: skip
+        if options.only_arms:
+            unknown = sorted(set(options.only_arms) - {a.name for a in arms})
+            if unknown and not only_real:
+                raise FactoryError(
+                    f"--arm: unknown arm(s) {unknown}; arms: {', '.join(a.name for a in arms)}"
+                )
+            arms = [a for a in arms if a.name in options.only_arms]
+        planned.append((setting, arms))
+    # One budget for every training of the run, so sweep points are comparable too.
+    budget = plan_budget(
+        options.images_seen,
+        options.batch,
+        max(a.size for _, arms in planned for a in arms),
+        options.epochs,
+    )
+    jobs = []
+    for setting, arms in planned:
+        yamls = {}
+        for arm in arms:
+            check_no_test_files(arm, dataset)
+            yamls[arm.name] = build_arm_dir(
+                arm,
+                run_dir / "data" / setting.key / _safe(arm.name),
+                budget=budget,
+                val_images=val_images,
+                class_names=dataset.class_names,
+                seed=options.seed,
+                setting_key=setting.key,
+            )
+        # Seed by seed, every arm: a paired comparison is complete as early as possible.
+        for index in range(options.seeds):
+            for arm in arms:
+                jobs.append((setting, arm, budget, yamls[arm.name], index))
+    write_json(
+        run_dir / "plan.json",
+        {
+            "trainings": [
+                {"setting": s.key, "arm": a.name, "seed_index": i, "budget": b.as_dict()}
+                for s, a, b, _, i in jobs
+            ]
+        },
+    )
+    from factory.compare.train import select_device
+
+    device = select_device(options.device)
+    crosschecked = any((run_dir / "runs").rglob("crosscheck.json")) if test_yaml else True
+    last_report = time.monotonic()
+    with make_progress() as progress:
+        task = progress.add_task("compare: trainings", total=len(jobs))
+        for setting, arm, budget, data_yaml, index in jobs:
+            folder = run_dir / "runs" / setting.key / _safe(arm.name) / f"seed-{index}"
+            spec = _train_spec(options, setting, budget, data_yaml, folder, index, device)
+            spec_record = _spec_record(spec, data_yaml)
+            if _finished(folder, spec_record):
+                progress.advance(task)
+                continue
+            say.print(
+                f"compare: training {setting.key} / {arm.name} / seed {index} "
+                f"({budget.images_seen} images seen, {budget.epochs} epochs of "
+                f"{budget.epoch_size})"
+            )
+            do_crosscheck = not crosschecked
+            _train_and_evaluate(
+                spec, spec_record, setting, arm, index, dataset, options, folder,
+                test_yaml if do_crosscheck else None,
+            )  # fmt: skip
+            crosschecked = crosschecked or do_crosscheck
+            progress.advance(task)
+            # Between trainings, report what is finished (unless trainings are quick).
+            if time.monotonic() - last_report > INTERIM_REPORT_SECONDS:
+                _report(run_dir, on_report, plots=False)
+                last_report = time.monotonic()
+    _report(run_dir, on_report, plots=True)
+    return run_dir
+
+
+def _report(run_dir: Path, on_report, *, plots: bool) -> None:
+    """The report so far (without plots between trainings: they cost seconds each)."""
+    from factory.compare.report import write_report
+
+    write_report(run_dir, plots=plots)
+    if on_report is not None:
+        on_report(run_dir)
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_.+" else "_" for c in name)
+
+
+def _test_yaml(dataset: Dataset, run_dir: Path) -> Path:
+    """A yaml whose ``val`` is the test split, for ultralytics' own cross-check only."""
+    import yaml
+
+    folder = (run_dir / "data" / "test").resolve()
+    images = link_split(dataset.split("test"), folder, "test")
+    path = folder / "data.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "path": str(folder),
+                "train": str(images),
+                "val": str(images),
+                "names": dict(enumerate(dataset.class_names)),
+            },
+            sort_keys=False,
+        )
+    )
+    return path
+
+
+def _train_spec(options, setting, budget, data_yaml, folder, index, device):
+    from factory.compare.train import TrainSpec
+
+    freeze_epochs = round(budget.epochs * options.freeze_fraction) if options.freeze else 0
+    return TrainSpec(
+        model=options.model,
+        data_yaml=data_yaml,
+        out_dir=folder.resolve(),
+        imgsz=setting.imgsz,
+        budget=budget,
+        seed=training_seed(options.seed, index),
+        device=device,
+        workers=options.workers,
+        freeze=options.freeze,
+        freeze_epochs=freeze_epochs,
+        hyperparameters=dict(options.hyperparameters),
+    )
+
+
+def _spec_record(spec, data_yaml: Path) -> dict:
+    model = Path(spec.model)
+    return {
+        "model": spec.model,
+        "model_sha256": sha256_file(model) if model.suffix == ".pt" else None,
+        "imgsz": spec.imgsz,
+        "budget": spec.budget.as_dict(),
+        "seed": spec.seed,
+        "freeze": spec.freeze,
+        "freeze_epochs": spec.freeze_epochs,
+        "hyperparameters": spec.hyperparameters,
+        "train_list_sha256": sha256_file(Path(data_yaml).parent / "train.txt"),
+    }
+
+
+def _finished(folder: Path, spec_record: dict) -> bool:
+    path = folder / RESULT_FILE
+    if not path.is_file():
+        return False
+    return json.loads(path.read_text()).get("spec") == spec_record
+
+
+def _train_and_evaluate(
+    spec, spec_record, setting, arm, index, dataset, options, folder, test_yaml
+) -> None:
+    from factory.compare import evaluate
+    from factory.compare.metrics import build_match_table, detection_metrics
+    from factory.compare.train import train
+
+    if (folder / RESULT_FILE).is_file():
+        (folder / RESULT_FILE).unlink()  # a stale result from another specification
+    folder.mkdir(parents=True, exist_ok=True)
+    outcome = train(spec)
+    weights = Path(outcome["best_weights"])
+    test = dataset.split("test")
+    detections = evaluate.predict_test(weights, test, spec.imgsz, spec.device)
+    evaluate.save_detections(folder / DETECTIONS_FILE, detections, [r.key for r in test])
+    table = build_match_table(detections, dataset.num_classes)
+    crosscheck = None
+    if test_yaml is not None:
+        theirs = evaluate.ultralytics_val(
+            weights, test_yaml, spec.imgsz, spec.device, spec.budget.batch
+        )
+        ours = detection_metrics(table, dataset.class_names)
+        crosscheck = {
+            "ultralytics": theirs,
+            "factory": {k: ours[k] for k in ("map50", "map50_95", "precision", "recall")},
+        }
+        write_json(folder / "crosscheck.json", crosscheck)
+    result = {
+        "setting": setting.as_dict(),
+        "arm": arm.describe(),
+        "seed_index": index,
+        "seed": spec.seed,
+        "spec": spec_record,
+        "train": outcome,
+        "metrics": detection_metrics(table, dataset.class_names),
+        "size": evaluate.model_size(weights),
+        "latency_cpu": evaluate.cpu_latency(
+            weights, [r.image_path for r in test[: options.latency_images]], spec.imgsz
+        ),
+        "crosscheck": crosscheck,
+        "detections": DETECTIONS_FILE,
+    }
+    # Written last, atomically: its presence means this training is finished.
+    tmp = folder / f".{RESULT_FILE}.tmp"
+    write_json(tmp, result)
+    tmp.replace(folder / RESULT_FILE)

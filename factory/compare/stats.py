@@ -1,0 +1,129 @@
+"""Seeds, paired differences, a bootstrap over test images, the verdict, convergence."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from factory.compare.metrics import MatchTable, mean_ap
+from factory.seeding import rng_for
+
+BOOTSTRAP_CHUNK = 50
+
+
+def mean_std(values: list[float]) -> dict:
+    """Mean and sample standard deviation (0 for a single value)."""
+    values = [float(v) for v in values]
+    if not values:
+        return {"mean": None, "std": None, "n": 0}
+    std = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
+    return {"mean": float(np.mean(values)), "std": std, "n": len(values)}
+
+
+def bootstrap_difference(
+    base: list[MatchTable],
+    other: list[MatchTable],
+    *,
+    resamples: int,
+    seed: int,
+    key: str,
+) -> dict:
+    """95% CI of ``mean_seeds(mAP50-95 other) - mean_seeds(mAP50-95 base)`` over test images.
+
+    Each resample draws the test images with replacement (the same draw for every model,
+    so the comparison stays paired) and recomputes every model's mAP50-95 from the saved
+    matches. Deterministic for a given ``seed`` and ``key``.
+    """
+    num_images = base[0].num_images
+    if any(t.num_images != num_images for t in (*base, *other)):
+        raise ValueError("all models must be evaluated on the same test images")
+    rng = rng_for(seed, "bootstrap", key)
+    weights = rng.multinomial(num_images, np.full(num_images, 1 / num_images), size=resamples)
+    diffs = []
+    for start in range(0, resamples, BOOTSTRAP_CHUNK):
+        chunk = weights[start : start + BOOTSTRAP_CHUNK]
+        base_map = np.mean([mean_ap(t, chunk)[1] for t in base], axis=0)
+        other_map = np.mean([mean_ap(t, chunk)[1] for t in other], axis=0)
+        diffs.append(other_map - base_map)
+    diff = np.concatenate(diffs) if diffs else np.zeros(0)
+    ones = np.ones((1, num_images))
+    point = float(
+        np.mean([mean_ap(t, ones)[1][0] for t in other])
+        - np.mean([mean_ap(t, ones)[1][0] for t in base])
+    )
+    return {
+        "difference": point,
+        "ci_low": float(np.percentile(diff, 2.5)),
+        "ci_high": float(np.percentile(diff, 97.5)),
+        "resamples": int(resamples),
+        "test_images": int(num_images),
+    }
+
+
+def verdict(arm: str, base: str, seed_differences: list[float], bootstrap: dict) -> dict:
+    """Whether ``arm`` differs from ``base`` beyond noise, and a sentence saying so.
+
+    Distinguishable means both: the bootstrap 95% CI over test images excludes zero, and
+    every seed's paired difference has the sign of the mean (with at least two seeds).
+    """
+    mean = float(np.mean(seed_differences)) if seed_differences else 0.0
+    low, high = bootstrap["ci_low"], bootstrap["ci_high"]
+    ci_excludes_zero = low > 0 or high < 0
+    seeds_agree = len(seed_differences) >= 2 and all(
+        math.copysign(1, d) == math.copysign(1, mean) and d != 0 for d in seed_differences
+    )
+    direction = "better" if mean > 0 else "worse"
+    ci_text = f"95% CI over test images [{low:+.3f}, {high:+.3f}]"
+    seeds_text = ", ".join(f"{d:+.3f}" for d in seed_differences)
+    if ci_excludes_zero and seeds_agree:
+        sentence = (
+            f"`{arm}` is {direction} than `{base}` by {mean:+.3f} mAP50-95 and the difference "
+            f"is distinguishable from noise ({ci_text}; every seed agrees: {seeds_text})."
+        )
+        distinguishable = True
+    else:
+        reasons = []
+        if not ci_excludes_zero:
+            reasons.append(f"the {ci_text} contains zero")
+        else:
+            reasons.append(f"the {ci_text} excludes zero, but")
+        if len(seed_differences) < 2:
+            reasons.append("a single seed cannot show seed-to-seed noise")
+        elif not seeds_agree:
+            reasons.append(f"the seeds disagree ({seeds_text})")
+        joined = "; ".join(reasons).replace("but; ", "but ")
+        sentence = (
+            f"`{arm}` differs from `{base}` by {mean:+.3f} mAP50-95, which is NOT "
+            f"distinguishable from noise: {joined}."
+        )
+        distinguishable = False
+    return {
+        "distinguishable": distinguishable,
+        "direction": direction if distinguishable else "none",
+        "mean_difference": mean,
+        "sentence": sentence,
+    }
+
+
+def convergence(curves: list[list[dict]], *, tail: float = 0.2, tolerance: float = 0.01) -> dict:
+    """Has validation mAP50-95 levelled off? Compares the best of the last ``tail`` of the
+    epochs with the best before it, on the mean curve over seeds."""
+    lengths = [len(c) for c in curves if c]
+    if not lengths or min(lengths) < 5:
+        return {"status": "unknown", "gain": None, "note": "too few epochs to judge convergence"}
+    length = min(lengths)
+    mean = np.mean([[p["map50_95"] for p in c[:length]] for c in curves if c], axis=0)
+    cut = max(1, round(length * (1 - tail)))
+    gain = float(mean[cut:].max() - mean[:cut].max())
+    if gain > tolerance:
+        return {
+            "status": "climbing",
+            "gain": gain,
+            "note": f"val mAP50-95 still rose by {gain:.3f} in the last {tail:.0%} of the budget",
+        }
+    return {
+        "status": "levelled",
+        "gain": gain,
+        "note": f"val mAP50-95 changed by {gain:+.3f} in the last {tail:.0%} of the budget",
+    }

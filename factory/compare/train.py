@@ -1,0 +1,246 @@
+"""One YOLO training through ultralytics, offline, with an exact budget.
+
+Everything ultralytics could download is switched off before it is imported: fonts
+(``check_font`` is replaced by a no-op; it is called when a dataset is checked, even with
+``plots=False``), the AMP check (``amp=False``; it fetches ``yolo26n.pt``), pretrained
+weights (models come from ``.yaml`` configs or a local ``.pt``), analytics
+(``YOLO_OFFLINE=1`` makes ultralytics see itself offline) and pip auto-install
+(``YOLO_AUTOINSTALL=False``). Early stopping is off (``patience=0``) so every arm trains
+its whole budget.
+
+Note: ultralytics' trainer seeds the global ``random``/``numpy``/``torch`` generators from
+``seed``; that is inside its code, the factory's own code never relies on global state.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from factory.compare.budget import Budget
+from factory.errors import FactoryError
+
+MAP50_COLUMN = "metrics/mAP50(B)"
+MAP_COLUMN = "metrics/mAP50-95(B)"
+
+
+def prepare_ultralytics() -> None:
+    """Make ultralytics offline and quiet; call before (and it is safe after) importing it."""
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ.setdefault("YOLO_AUTOINSTALL", "False")
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+    import ultralytics.data.utils as data_utils
+    import ultralytics.utils as ultralytics_utils
+    import ultralytics.utils.checks as checks
+    import ultralytics.utils.plotting as plotting
+
+    def no_font_download(font: str = "Arial.ttf"):
+        return None
+
+    checks.check_font = no_font_download
+    data_utils.check_font = no_font_download
+    plotting.check_font = no_font_download
+    ultralytics_utils.ONLINE = False
+    try:
+        from ultralytics.utils.events import events
+
+        events.enabled = False
+    except ImportError:  # older ultralytics has no events module
+        pass
+
+
+def select_device(requested: str | None = None) -> str:
+    """``requested`` as given, else the first CUDA GPU when there is one, else the CPU."""
+    if requested:
+        return requested
+    import torch
+
+    return "0" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Everything that defines one training (the same for every arm except ``data_yaml``)."""
+
+    model: str  # a model .yaml (from scratch) or a local .pt checkpoint (fine-tune)
+    data_yaml: Path
+    out_dir: Path
+    imgsz: int
+    budget: Budget
+    seed: int
+    device: str = "cpu"
+    workers: int = 0
+    freeze: int = 0  # freeze the first N layers for `freeze_epochs`, then train all
+    freeze_epochs: int = 0
+    hyperparameters: dict = field(default_factory=dict)
+
+    def stages(self) -> list[tuple[str, int, int | None]]:
+        """``(name, epochs, freeze)`` per ultralytics run."""
+        if self.freeze and 0 < self.freeze_epochs < self.budget.epochs:
+            return [
+                ("frozen", self.freeze_epochs, self.freeze),
+                ("unfrozen", self.budget.epochs - self.freeze_epochs, None),
+            ]
+        return [("train", self.budget.epochs, self.freeze or None)]
+
+
+def ultralytics_arguments(spec: TrainSpec, name: str, epochs: int, freeze: int | None) -> dict:
+    """The keyword arguments given to ``YOLO.train`` for one stage."""
+    arguments = {
+        "data": str(spec.data_yaml),
+        "epochs": epochs,
+        "imgsz": spec.imgsz,
+        "batch": spec.budget.batch,
+        "seed": spec.seed,
+        "deterministic": True,
+        "device": spec.device,
+        "workers": spec.workers,
+        "project": str(spec.out_dir),
+        "name": name,
+        "exist_ok": True,
+        "amp": False,
+        "plots": False,
+        "patience": 0,
+        "val": True,
+        "save": True,
+        "cache": False,
+        "verbose": False,
+        "pretrained": False,
+        "freeze": freeze,
+        **schedule_for(epochs),
+    }
+    arguments.update(spec.hyperparameters)
+    return arguments
+
+
+def schedule_for(epochs: int) -> dict:
+    """Ultralytics' epoch-counted schedule rescaled to the same share of the budget.
+
+    Its defaults (3 warmup epochs, mosaic off for the last 10) are meant for about 100
+    epochs; compare splits a budget into few long epochs, where they would mean 20% warmup
+    and no mosaic at all. So: warmup over 3% and mosaic off for the last 10% of the epochs,
+    whatever the number of epochs.
+    """
+    return {"warmup_epochs": round(0.03 * epochs, 3), "close_mosaic": round(0.1 * epochs)}
+
+
+def run_ultralytics(model_source: str, arguments: dict) -> Path:
+    """Train one stage; return ultralytics' save folder. (Patched in tests.)"""
+    prepare_ultralytics()
+    from ultralytics import YOLO
+
+    model = YOLO(model_source)
+    model.add_callback("on_fit_epoch_end", _print_epoch)
+    model.train(**arguments)
+    return Path(model.trainer.save_dir)
+
+
+def _print_epoch(trainer) -> None:
+    """One progress line per epoch (ultralytics runs quiet: ``verbose=False``)."""
+    if os.environ.get("FACTORY_NO_PROGRESS", "") not in ("", "0"):
+        return
+    if trainer.epoch + 1 > trainer.epochs:  # the final validation of best.pt
+        return
+    metrics = getattr(trainer, "metrics", None) or {}
+    value = metrics.get(MAP_COLUMN)
+    shown = f"{value:.3f}" if isinstance(value, int | float) else "n/a"
+    print(
+        f"  epoch {trainer.epoch + 1}/{trainer.epochs}: val mAP50-95 {shown}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def resume_ultralytics(last_weights: Path) -> Path:
+    prepare_ultralytics()
+    from ultralytics import YOLO
+
+    model = YOLO(str(last_weights))
+    model.train(resume=True)
+    return Path(model.trainer.save_dir)
+
+
+def read_curve(results_csv: Path) -> list[dict]:
+    """Validation mAP per epoch from ultralytics' ``results.csv``."""
+    if not results_csv.is_file():
+        return []
+    with open(results_csv, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    curve = []
+    for row in rows:
+        row = {k.strip(): v for k, v in row.items() if k}
+        try:
+            curve.append(
+                {
+                    "epoch": int(float(row["epoch"])),
+                    "map50": float(row[MAP50_COLUMN]),
+                    "map50_95": float(row[MAP_COLUMN]),
+                }
+            )
+        except (KeyError, ValueError):
+            continue
+    return curve
+
+
+def train(spec: TrainSpec) -> dict:
+    """Run every stage of ``spec`` (resuming an interrupted one) and return where the best
+    checkpoint is and the learning curve, with epochs counted over the whole budget."""
+    if spec.budget.epoch_size % spec.budget.batch:
+        raise FactoryError("budget: epoch size must be a multiple of the batch size")
+    start = time.perf_counter()
+    source = spec.model
+    curve: list[dict] = []
+    best: tuple[float, str] | None = None
+    epoch_offset = 0
+    stages = []
+    for name, epochs, freeze in spec.stages():
+        stage_dir = spec.out_dir / name
+        done = stage_dir / "stage_done.json"
+        if not done.is_file():
+            save_dir = _run_stage(spec, source, name, epochs, freeze, stage_dir)
+            if save_dir.resolve() != stage_dir.resolve():
+                raise FactoryError(f"{save_dir}: ultralytics saved outside {stage_dir}")
+            done.write_text(json.dumps({"epochs": epochs, "freeze": freeze}) + "\n")
+        stage_curve = read_curve(stage_dir / "results.csv")
+        weights = stage_dir / "weights"
+        for point in stage_curve:
+            point = {**point, "epoch": point["epoch"] + epoch_offset, "stage": name}
+            point["images_seen"] = point["epoch"] * spec.budget.epoch_size
+            curve.append(point)
+        if stage_curve:
+            fitness = max(p["map50_95"] for p in stage_curve)
+            if best is None or fitness > best[0]:
+                best = (fitness, str(weights / "best.pt"))
+        stages.append({"name": name, "epochs": epochs, "freeze": freeze})
+        epoch_offset += epochs
+        source = str(weights / "last.pt")
+    best_weights = Path(best[1]) if best else spec.out_dir / stages[-1]["name"] / "weights/best.pt"
+    if not best_weights.is_file():
+        raise FactoryError(f"{best_weights}: training finished without a best checkpoint")
+    best_point = max(curve, key=lambda p: p["map50_95"]) if curve else None
+    return {
+        "best_weights": str(best_weights),
+        "best_epoch": best_point["epoch"] if best_point else None,
+        "best_val_map50_95": best_point["map50_95"] if best_point else None,
+        "curve": curve,
+        "stages": stages,
+        "train_seconds": time.perf_counter() - start,
+    }
+
+
+def _run_stage(spec, source, name, epochs, freeze, stage_dir: Path) -> Path:
+    last = stage_dir / "weights" / "last.pt"
+    if last.is_file():
+        try:
+            return resume_ultralytics(last)
+        except Exception:  # unfinished run that cannot resume: start the stage again
+            pass
+    if stage_dir.exists():
+        shutil.rmtree(stage_dir)
+    return run_ultralytics(source, ultralytics_arguments(spec, name, epochs, freeze))

@@ -1,0 +1,297 @@
+"""`factory compare`: end to end on tiny data, equal budgets, resume, report-only, errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from factory.cli import app
+from factory.compare import train as train_module
+from factory.compare.metrics import ImageDetections
+from tests.compare_helpers import make_fake_synth
+from tests.conftest import make_tiny_dataset
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def real_and_synth(tmp_path: Path) -> tuple[Path, Path]:
+    real = make_tiny_dataset(tmp_path / "real", per_split={"train": 9, "val": 3, "test": 4})
+    synth = make_fake_synth(real, tmp_path / "synth", count=6)
+    return real, synth
+
+
+# ---- fakes for the fast tests: ultralytics and the model-dependent evaluation ---------------
+
+
+class FakeTrainer:
+    """Records every ``YOLO.train`` call and writes what ultralytics would leave behind."""
+
+    def __init__(self):
+        self.calls: list[dict] = []
+
+    def __call__(self, model_source: str, arguments: dict) -> Path:
+        lines = Path(yaml_train(arguments["data"])).read_text().split()
+        self.calls.append({"model": model_source, "arguments": arguments, "train_list": lines})
+        save_dir = Path(arguments["project"]) / arguments["name"]
+        (save_dir / "weights").mkdir(parents=True, exist_ok=True)
+        for name in ("best.pt", "last.pt"):
+            (save_dir / "weights" / name).write_bytes(b"fake")
+        rows = ["epoch,metrics/mAP50(B),metrics/mAP50-95(B)"]
+        rows += [f"{e},{0.1 * e:.3f},{0.05 * e:.3f}" for e in range(1, arguments["epochs"] + 1)]
+        (save_dir / "results.csv").write_text("\n".join(rows) + "\n")
+        return save_dir
+
+
+def yaml_train(data_yaml: str) -> str:
+    import yaml
+
+    return yaml.safe_load(Path(data_yaml).read_text())["train"]
+
+
+def fake_predict(weights, records, imgsz, device):
+    """Exact boxes for arms with synthetic data; boxes 3 px off (IoU about 0.55, so they
+    count at IoU 0.5 only) for the real arm."""
+    synthetic = Path(weights).parts[-5] != "real"  # runs/<setting>/<arm>/seed-k/train/weights
+    out = []
+    for record in records:
+        gt = np.array([a.xyxy for a in record.annotations], float).reshape(-1, 4)
+        cls = np.array([a.class_id for a in record.annotations], np.int64)
+        pred = gt if synthetic else gt + np.array([3.0, 0.0, 3.0, 0.0])
+        out.append(ImageDetections(gt, cls, pred, np.full(len(gt), 0.9), cls))
+    return out
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+    from factory.compare import evaluate
+
+    trainer = FakeTrainer()
+    monkeypatch.setattr(train_module, "run_ultralytics", trainer)
+    monkeypatch.setattr(evaluate, "predict_test", fake_predict)
+    monkeypatch.setattr(
+        evaluate, "model_size", lambda w: {"params": 10, "fp32_mb": 0.1, "checkpoint_mb": 0.1}
+    )
+    monkeypatch.setattr(evaluate, "cpu_latency", lambda w, images, imgsz: {"median_ms": 1.0})
+    monkeypatch.setattr(
+        evaluate, "ultralytics_val",
+        lambda *a, **k: {"map50": 0.5, "map50_95": 0.25, "precision": 0.5, "recall": 0.5},
+    )  # fmt: skip
+    return trainer
+
+
+def invoke(*args: str):
+    return runner.invoke(app, ["compare", *args])
+
+
+# ---- the tests ---------------------------------------------------------------------------------
+
+
+def test_arms_receive_equal_budgets(real_and_synth, tmp_path, fake_training):
+    real, synth = real_and_synth
+    out = tmp_path / "run"
+    result = invoke(
+        str(real), "--synthetic", str(synth), "--synthetic", f"more={synth}", "--synthetic-only",
+        "--out", str(out), "--seeds", "2", "--budget", "100", "--batch", "8", "--imgsz", "32",
+        "--real-count", "4,all", "--synthetic-ratio", "0.5,1", "--bootstrap", "100",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    calls = fake_training.calls
+    # 2 real counts x 2 ratios x 4 arms (real, real+synthetic, real+more, synthetic-only) x 2 seeds
+    assert len(calls) == 2 * 2 * 4 * 2
+
+    def budget_free(arguments):
+        return {k: v for k, v in arguments.items() if k not in ("data", "project", "seed")}
+
+    reference = budget_free(calls[0]["arguments"])
+    for call in calls:
+        assert budget_free(call["arguments"]) == reference
+        assert call["model"] == "yolov8n.yaml"
+        assert call["arguments"]["patience"] == 0 and call["arguments"]["amp"] is False
+        assert call["arguments"]["plots"] is False
+        # exactly epoch_size entries: the same images seen whatever the arm's size
+        assert len(call["train_list"]) * call["arguments"]["epochs"] >= 100
+        assert len(call["train_list"]) == len(calls[0]["train_list"])
+        assert len(call["train_list"]) % call["arguments"]["batch"] == 0
+    # the two seeds of an arm differ only by their seed
+    assert calls[0]["arguments"]["seed"] != calls[4]["arguments"]["seed"]
+    results = json.loads((out / "results.json").read_text())
+    for setting in results["settings"]:
+        seen = {r["spec"]["budget"]["images_seen"] for r in results["trainings"]
+                if r["setting"]["key"] == setting["key"]}  # fmt: skip
+        assert len(seen) == 1
+        arms = setting["arms"]
+        assert set(arms) == {"real", "real+synthetic", "real+more", "synthetic-only"}
+        assert arms["synthetic-only"]["arm"]["real_images"] == 0
+        n_real = arms["real"]["arm"]["real_images"]
+        ratio = setting["setting"]["synthetic_ratio"]
+        assert arms["real+synthetic"]["arm"]["synthetic_images"] == min(6, round(ratio * n_real))
+    assert {s["setting"]["real_count"] for s in results["settings"]} == {4, None}
+    # sweep plots exist for the two swept options
+    assert (out / "plots" / "map_vs_real_count.png").is_file()
+    assert (out / "plots" / "map_vs_synthetic_ratio.png").is_file()
+    # the fake makes synthetic arms perfect: every verdict must say "better", beyond noise
+    for setting in results["settings"]:
+        for comparison in setting["comparisons"]:
+            assert comparison["verdict"]["distinguishable"], comparison["verdict"]["sentence"]
+            assert comparison["bootstrap"]["ci_low"] > 0
+
+
+def test_resume_skips_finished_trainings_and_report_only(real_and_synth, tmp_path, fake_training):
+    real, synth = real_and_synth
+    out = tmp_path / "run"
+    args = [str(real), "--synthetic", str(synth), "--out", str(out), "--seeds", "2",
+            "--budget", "32", "--batch", "8", "--imgsz", "32", "--bootstrap", "100"]  # fmt: skip
+    assert invoke(*args).exit_code == 0
+    assert len(fake_training.calls) == 4
+    # lose one finished training: only that one is trained again
+    shutil.rmtree(out / "runs" / "real-all_ratio-all_img-32" / "real+synthetic" / "seed-1")
+    assert invoke(*args).exit_code == 0
+    assert len(fake_training.calls) == 5
+    report = (out / "report.md").read_text()
+    (out / "report.md").unlink()
+    result = invoke("--report-only", str(out))
+    assert result.exit_code == 0, result.output
+    assert (out / "report.md").read_text() == report
+    # other settings in the same folder are refused
+    result = invoke(*args[:-2], "--bootstrap", "100", "--budget", "64")
+    assert result.exit_code == 1
+    assert f"error: {out}: holds a comparison with other settings" in result.output
+
+
+def test_train_only_real_arm_first(real_and_synth, tmp_path, fake_training):
+    real, synth = real_and_synth
+    out = tmp_path / "run"
+    args = [str(real), "--synthetic", str(synth), "--out", str(out), "--seeds", "1",
+            "--budget", "32", "--epochs", "2", "--batch", "8", "--imgsz", "32"]  # fmt: skip
+    assert invoke(*args, "--arm", "real").exit_code == 0
+    assert len(fake_training.calls) == 1
+    assert invoke(*args).exit_code == 0
+    assert len(fake_training.calls) == 2  # the real arm was kept
+
+
+def test_refuses_training_on_a_test_image(real_and_synth, tmp_path, fake_training):
+    real, synth = real_and_synth
+    test_image = sorted((real / "images" / "test").iterdir())[0]
+    shutil.copyfile(test_image, synth / "images" / "train" / "syn_000099.png")
+    result = invoke(str(real), "--synthetic", str(synth), "--out", str(tmp_path / "run"),
+                    "--seeds", "1", "--budget", "16", "--batch", "8", "--imgsz", "32")  # fmt: skip
+    assert result.exit_code == 1
+    assert "would train on a locked test image" in result.output
+
+
+def test_cli_errors(tmp_path, real_and_synth):
+    real, synth = real_and_synth
+    unlocked = make_tiny_dataset(tmp_path / "unlocked", lock=False)
+    result = invoke(str(unlocked), "--synthetic", str(synth))
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"error: {unlocked}: dataset has no test lock; run `factory split` first so the test "
+        "set is frozen before comparing"
+    )
+    result = invoke(str(real), "--preset", "huge")
+    assert (
+        result.output.strip()
+        == "error: --preset: unknown preset 'huge'; choose one of: quick, full"
+    )
+    other = make_tiny_dataset(tmp_path / "other", seed=5)
+    result = invoke(str(other), "--synthetic", str(synth))
+    assert result.output.strip() == (
+        f"error: {synth}: synthetic set does not carry the test lock of {other} "
+        "(was it made from another dataset or split?)"
+    )
+    result = invoke("--report-only", str(tmp_path))
+    assert result.output.strip() == f"error: {tmp_path}: not a compare run folder (no config.json)"
+    result = invoke(str(real), "--synthetic", str(synth), "--imgsz", "32,abc")
+    assert result.output.strip() == "error: --imgsz: expected a comma list of numbers, got '32,abc'"
+    result = invoke(str(real), "--synthetic", str(synth), "--hyp", "epochs=500")
+    assert result.output.strip() == (
+        "error: --hyp: epochs is set by compare itself (budget, offline and fairness "
+        "settings); use the matching compare option"
+    )
+    result = invoke(str(real), "--synthetic", str(synth), "--model", "missing.pt")
+    assert result.output.strip() == (
+        "error: missing.pt: checkpoint not found (--model takes a local .pt)"
+    )
+
+
+def test_offline_font_check_is_neutralised(monkeypatch):
+    train_module.prepare_ultralytics()
+    import ultralytics.data.utils as data_utils
+    import ultralytics.utils.downloads as downloads
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("network access attempted")
+
+    monkeypatch.setattr(downloads, "safe_download", no_network)
+    monkeypatch.setattr(downloads, "is_url", no_network)
+    assert data_utils.check_font("Arial.Unicode.ttf") is None
+
+
+def test_tiny_end_to_end_with_real_training(real_and_synth, tmp_path):
+    """A real (1 epoch, 32 px) YOLOv8n comparison, checked through report.md and results.json."""
+    real, synth = real_and_synth
+    out = tmp_path / "run"
+    result = invoke(
+        str(real), "--synthetic", str(synth), "--out", str(out), "--seeds", "2",
+        "--budget", "16", "--epochs", "1", "--batch", "8", "--imgsz", "32",
+        "--bootstrap", "100", "--device", "cpu",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["trainings_finished"] == results["trainings_planned"] == 4
+    assert results["versions"]["ultralytics"]
+    assert results["config"]["training"]["images_seen"] == 16
+    setting = results["settings"][0]
+    assert setting["budget"] == {"epochs": 1, "epoch_size": 16, "batch": 8, "images_seen": 16,
+                                 "batches": 2}  # fmt: skip
+    for arm in ("real", "real+synthetic"):
+        data = setting["arms"][arm]
+        assert data["seeds"] == [0, 1]
+        assert data["metrics"]["map50_95"]["n"] == 2
+        assert set(data["per_class"]) == {"particle", "scratch", "stain"}
+        assert data["params"] > 1_000_000  # yolov8n: about 3 M
+        assert data["cpu_latency_ms"]["mean"] > 0
+        assert len(setting["curves"][arm]) == 2 and len(setting["curves"][arm][0]) == 1
+    comparison = setting["comparisons"][0]
+    assert comparison["arm"] == "real+synthetic" and len(comparison["seed_differences"]) == 2
+    assert comparison["bootstrap"]["test_images"] == 4
+    assert results["crosscheck"]["ultralytics"].keys() == results["crosscheck"]["factory"].keys()
+    report = (out / "report.md").read_text()
+    for text in ("## Protocol", "images seen", "### Verdict", "distinguishable from noise",
+                 "### Per-class test AP50-95", "| real+synthetic |",
+                 "Cross-check against ultralytics", "plots/curves_"):  # fmt: skip
+        assert text in report
+    for plot in setting["plots"]:
+        assert (out / plot).read_bytes()[:4] == b"\x89PNG"
+    # nothing written into the input datasets
+    assert not list(real.rglob("*.cache")) and not list(synth.rglob("*.cache"))
+
+
+def test_fine_tune_with_frozen_then_unfrozen_stages(real_and_synth, tmp_path, fake_training):
+    real, synth = real_and_synth
+    checkpoint = tmp_path / "local.pt"
+    checkpoint.write_bytes(b"weights")
+    args = [str(real), "--synthetic", str(synth), "--out", str(tmp_path / "run"), "--seeds", "1",
+            "--budget", "80", "--epochs", "10", "--batch", "8", "--imgsz", "32",
+            "--model", str(checkpoint), "--freeze", "5"]  # fmt: skip
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    calls = fake_training.calls
+    assert len(calls) == 4  # 2 arms x (frozen stage, unfrozen stage)
+    for frozen, unfrozen in (calls[0:2], calls[2:4]):
+        assert frozen["model"] == str(checkpoint)
+        assert (frozen["arguments"]["freeze"], frozen["arguments"]["epochs"]) == (5, 3)
+        assert (unfrozen["arguments"]["freeze"], unfrozen["arguments"]["epochs"]) == (None, 7)
+        assert unfrozen["model"] == str(
+            Path(frozen["arguments"]["project"]) / "frozen/weights/last.pt"
+        )
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    curve = results["trainings"][0]["train"]["curve"]
+    assert [p["epoch"] for p in curve] == list(range(1, 11))  # both stages, one curve
+    assert results["trainings"][0]["spec"]["budget"]["images_seen"] == 80

@@ -1,0 +1,206 @@
+"""Metric code of `factory compare`: hand-computed AP cases, P/R/F1, bootstrap determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from factory.compare.budget import epoch_list, plan_budget
+from factory.compare.metrics import (
+    ImageDetections,
+    average_precision,
+    box_iou_xyxy,
+    build_match_table,
+    detection_metrics,
+    match_image,
+)
+from factory.compare.stats import bootstrap_difference, convergence, verdict
+from factory.errors import FactoryError
+from factory.seeding import rng_for
+
+BOX = [10.0, 10.0, 20.0, 20.0]
+
+
+def image(gt, preds) -> ImageDetections:
+    """gt: [(class, box)], preds: [(class, score, box)]."""
+    return ImageDetections(
+        gt_xyxy=np.array([b for _, b in gt], float).reshape(-1, 4),
+        gt_class=np.array([c for c, _ in gt], np.int64),
+        pred_xyxy=np.array([b for _, _, b in preds], float).reshape(-1, 4),
+        pred_score=np.array([s for _, s, _ in preds], float),
+        pred_class=np.array([c for c, _, _ in preds], np.int64),
+    )
+
+
+def shifted(box, dx):
+    return [box[0] + dx, box[1], box[2] + dx, box[3]]
+
+
+def test_iou():
+    assert box_iou_xyxy([BOX], [BOX])[0, 0] == pytest.approx(1.0)
+    # 10x10 boxes overlapping by 5 columns: 50 / 150
+    assert box_iou_xyxy([BOX], [shifted(BOX, 5)])[0, 0] == pytest.approx(1 / 3)
+    assert box_iou_xyxy([BOX], [shifted(BOX, 20)])[0, 0] == 0.0
+
+
+def test_perfect_detection_is_ap_one():
+    table = build_match_table([image([(0, BOX)], [(0, 0.9, BOX)])], 1)
+    metrics = detection_metrics(table, ["a"])
+    assert metrics["map50"] == pytest.approx(1.0)
+    assert metrics["map50_95"] == pytest.approx(1.0)
+    assert metrics["precision"] == metrics["recall"] == metrics["f1"] == pytest.approx(1.0)
+
+
+def test_half_recall_is_ap_one_half():
+    # two objects, one found: precision 1 up to recall 0.5, nothing beyond.
+    # COCO 101 points: recall thresholds 0.00..0.50 (51 points) get 1 -> AP = 51/101.
+    table = build_match_table([image([(0, BOX), (0, shifted(BOX, 40))], [(0, 0.9, BOX)])], 1)
+    metrics = detection_metrics(table, ["a"])
+    assert metrics["map50"] == pytest.approx(51 / 101)
+    assert metrics["recall"] == pytest.approx(0.5)
+    assert metrics["precision"] == pytest.approx(1.0)
+
+
+def test_false_positive_ranked_first():
+    # ranking: FP (0.9), TP (0.8) for one object: precision at recall 1 is 0.5, so every
+    # recall threshold gets 0.5 -> AP = 0.5 exactly.
+    preds = [(0, 0.9, shifted(BOX, 40)), (0, 0.8, BOX)]
+    table = build_match_table([image([(0, BOX)], preds)], 1)
+    assert detection_metrics(table, ["a"])["map50"] == pytest.approx(0.5)
+    # ranked the other way the FP comes after full recall and costs nothing.
+    preds = [(0, 0.7, shifted(BOX, 40)), (0, 0.8, BOX)]
+    table = build_match_table([image([(0, BOX)], preds)], 1)
+    metrics = detection_metrics(table, ["a"])
+    assert metrics["map50"] == pytest.approx(1.0)
+    # best F1 is at a threshold above the FP: P = R = 1
+    assert metrics["f1"] == pytest.approx(1.0)
+    assert 0.7 < metrics["conf"] <= 0.8
+
+
+def test_iou_thresholds_give_map50_95():
+    # IoU 1/3 misses everything; IoU 0.72 (1 column and 2 rows off a 10x10 box? computed):
+    gt = [0.0, 0.0, 10.0, 10.0]
+    pred = [0.0, 0.0, 10.0, 13.0]  # IoU = 100 / 130 = 0.769
+    table = build_match_table([image([(0, gt)], [(0, 0.9, pred)])], 1)
+    metrics = detection_metrics(table, ["a"])
+    assert metrics["map50"] == pytest.approx(1.0)
+    # thresholds 0.50..0.75 (6 of 10) match, 0.80..0.95 do not -> 0.6
+    assert metrics["map50_95"] == pytest.approx(0.6)
+
+
+def test_duplicate_is_false_positive_and_wrong_class_does_not_match():
+    tp = match_image(image([(0, BOX)], [(0, 0.9, BOX), (0, 0.8, BOX), (1, 0.95, BOX)]))
+    assert tp[:, 0].tolist() == [True, False, False]
+
+
+def test_greedy_matching_follows_score_order():
+    # the higher-scored prediction takes the object even with a lower IoU
+    a = shifted(BOX, 2)  # IoU 8/12
+    preds = [(0, 0.5, BOX), (0, 0.9, a)]
+    tp = match_image(image([(0, BOX)], preds))
+    assert tp[:, 0].tolist() == [False, True]
+
+
+def test_classes_without_test_boxes_are_left_out():
+    table = build_match_table([image([(0, BOX)], [(0, 0.9, BOX), (1, 0.9, BOX)])], 2)
+    metrics = detection_metrics(table, ["a", "b"])
+    assert metrics["map50"] == pytest.approx(1.0)
+    assert metrics["per_class"]["b"]["ap50"] is None
+    assert metrics["per_class"]["a"]["test_boxes"] == 1
+
+
+def test_mean_over_classes():
+    # class a perfect, class b: FP first then TP -> 0.5; mean 0.75
+    img = image(
+        [(0, BOX), (1, shifted(BOX, 30))],
+        [(0, 0.9, BOX), (1, 0.9, shifted(BOX, 60)), (1, 0.8, shifted(BOX, 30))],
+    )
+    metrics = detection_metrics(build_match_table([img], 2), ["a", "b"])
+    assert metrics["map50"] == pytest.approx(0.75)
+    assert metrics["per_class"]["b"]["ap50"] == pytest.approx(0.5)
+
+
+def test_weights_equal_repeated_images():
+    """A bootstrap weight of 2 must equal the image listed twice."""
+    rng = np.random.default_rng(0)
+    images = []
+    for _ in range(4):
+        gt = [(int(rng.integers(2)), [*rng.uniform(0, 50, 2), 0, 0]) for _ in range(3)]
+        gt = [(c, [b[0], b[1], b[0] + 10, b[1] + 10]) for c, b in gt]
+        preds = [(c, float(rng.uniform()), shifted(b, float(rng.uniform(-4, 4)))) for c, b in gt]
+        preds += [(1, float(rng.uniform()), [60, 60, 70, 70])]
+        images.append(image(gt, preds))
+    weights = np.array([[2, 0, 1, 1]])
+    table = build_match_table(images, 2)
+    repeated = build_match_table([images[0], images[0], images[2], images[3]], 2)
+    from factory.compare.metrics import class_ap
+
+    weighted = class_ap(table, weights)[0]
+    plain = class_ap(repeated, np.ones((1, 4)))[0]
+    np.testing.assert_allclose(weighted, plain)
+
+
+def test_average_precision_without_predictions():
+    ap = average_precision(np.zeros((0, 10), bool), np.zeros((2, 0)), np.array([3, 0]))
+    assert ap[0].tolist() == [0.0] * 10
+    assert np.isnan(ap[1]).all()
+
+
+def _tables(seed: int, quality: float):
+    rng = rng_for(seed, "tables")
+    images = []
+    for _ in range(12):
+        gt = [(0, BOX), (0, shifted(BOX, 30))]
+        preds = [
+            (0, float(rng.uniform()), shifted(b, float(rng.normal(0, quality)))) for _, b in gt
+        ]
+        images.append(image(gt, preds))
+    return build_match_table(images, 1)
+
+
+def test_bootstrap_is_deterministic_and_paired():
+    base = [_tables(1, 3.0), _tables(2, 3.0)]
+    other = [_tables(3, 0.5), _tables(4, 0.5)]
+    first = bootstrap_difference(base, other, resamples=200, seed=0, key="k")
+    again = bootstrap_difference(base, other, resamples=200, seed=0, key="k")
+    assert first == again
+    other_seed = bootstrap_difference(base, other, resamples=200, seed=1, key="k")
+    assert other_seed["ci_low"] != first["ci_low"]
+    assert first["ci_low"] <= first["difference"] <= first["ci_high"]
+    # a model compared with itself: every resample gives exactly 0
+    same = bootstrap_difference(base, base, resamples=200, seed=0, key="k")
+    assert same["ci_low"] == same["ci_high"] == 0.0
+
+
+def test_verdict_sentences():
+    clear = verdict("real+synthetic", "real", [0.05, 0.04, 0.06], {"ci_low": 0.01, "ci_high": 0.09})
+    assert clear["distinguishable"] and "better" in clear["sentence"]
+    assert "distinguishable from noise" in clear["sentence"]
+    noisy = verdict(
+        "real+synthetic", "real", [0.05, -0.02, 0.01], {"ci_low": -0.01, "ci_high": 0.05}
+    )
+    assert not noisy["distinguishable"]
+    assert "NOT distinguishable" in noisy["sentence"] and "contains zero" in noisy["sentence"]
+    one = verdict("x", "real", [-0.05], {"ci_low": -0.09, "ci_high": -0.01})
+    assert not one["distinguishable"] and "single seed" in one["sentence"]
+
+
+def test_convergence():
+    flat = [[{"map50_95": v} for v in [0.1, 0.3, 0.4, 0.41, 0.41, 0.41, 0.41, 0.41, 0.41, 0.41]]]
+    rising = [[{"map50_95": 0.05 * k} for k in range(10)]]
+    assert convergence(flat)["status"] == "levelled"
+    assert convergence(rising)["status"] == "climbing"
+    assert convergence([[{"map50_95": 0.1}]])["status"] == "unknown"
+
+
+def test_budget_is_exact_and_lists_balanced():
+    budget = plan_budget(1000, 16, largest_arm=300, epochs=3)
+    assert budget.epoch_size % 16 == 0
+    assert budget.images_seen == budget.epochs * budget.epoch_size >= 1000
+    items = [f"i{k}" for k in range(7)]
+    entries = epoch_list(items, 32, rng_for(0, "x"))
+    counts = [entries.count(i) for i in items]
+    assert len(entries) == 32 and set(counts) <= {4, 5}
+    assert epoch_list(items, 32, rng_for(0, "x")) == entries
+    with pytest.raises(FactoryError, match="no training images"):
+        epoch_list([], 16, rng_for(0, "x"))
