@@ -257,14 +257,19 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _read_class_names(data_yaml: Path) -> list[str]:
+def read_data_yaml(data_yaml: Path) -> dict:
+    """The mapping in a YOLO ``data.yaml``, which must at least hold ``names``."""
     try:
         data = yaml.safe_load(data_yaml.read_text())
     except yaml.YAMLError as error:
         raise FactoryError(f"{data_yaml}: not valid YAML ({error.__class__.__name__})") from None
     if not isinstance(data, dict) or "names" not in data:
         raise FactoryError(f"{data_yaml}: no 'names' list of classes")
-    names = parse_class_names(data["names"], data_yaml)
+    return data
+
+
+def _read_class_names(data_yaml: Path) -> list[str]:
+    names = parse_class_names(read_data_yaml(data_yaml)["names"], data_yaml)
     if len(set(names)) != len(names):
         raise FactoryError(f"{data_yaml}: class names must be unique, got {names}")
     return names

@@ -12,9 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import yaml
 
-from factory.dataset.core import COORD_TOLERANCE, Annotation, parse_class_names
+from factory.dataset.core import (
+    COORD_TOLERANCE,
+    Annotation,
+    parse_class_names,
+    read_data_yaml,
+)
 from factory.dataset.formats.base import (
     SourceItem,
     SourcePlan,
@@ -43,12 +47,7 @@ def find_data_yaml(src: Path) -> Path:
 
 def read_yolo_source(src: Path, *, limit: int | None = None) -> SourcePlan:
     data_yaml = find_data_yaml(src)
-    try:
-        data = yaml.safe_load(data_yaml.read_text())
-    except yaml.YAMLError as error:
-        raise FactoryError(f"{data_yaml}: not valid YAML ({error.__class__.__name__})") from None
-    if not isinstance(data, dict) or "names" not in data:
-        raise FactoryError(f"{data_yaml}: no 'names' list of classes")
+    data = read_data_yaml(data_yaml)
     class_names = parse_class_names(data["names"], data_yaml)
     base = data_yaml.parent
     if data.get("path"):
