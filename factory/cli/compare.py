@@ -88,7 +88,8 @@ def compare(
         typer.Option(help="Run folder (default: outputs/compare/<dataset>-<settings hash>)."),
     ] = None,
     preset: Annotated[
-        str | None, typer.Option(help="quick (demo data, ~15 min on 2 CPU cores) or full (GPU).")
+        str | None,
+        typer.Option(help="quick (demo data, ~20 min on 2 idle CPU cores) or full (GPU)."),
     ] = None,
     seeds: Annotated[int | None, typer.Option(help="Trainings per arm (default 3).")] = None,
     seed: Annotated[int, typer.Option(help="Seed driving subsets, lists, trainings.")] = 0,
