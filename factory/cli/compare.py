@@ -89,7 +89,7 @@ def compare(
     ] = None,
     preset: Annotated[
         str | None,
-        typer.Option(help="quick (demo data, ~20 min on 2 idle CPU cores) or full (GPU)."),
+        typer.Option(help="quick (demo data, ~12 min on 2 idle CPU cores) or full (GPU)."),
     ] = None,
     seeds: Annotated[int | None, typer.Option(help="Trainings per arm (default 3).")] = None,
     seed: Annotated[int, typer.Option(help="Seed driving subsets, lists, trainings.")] = 0,
