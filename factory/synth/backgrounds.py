@@ -156,39 +156,27 @@ def collect_backgrounds(
 
     found: list[BackgroundInfo] = []
     root = dataset.root
+
+    def add(path: Path, kind: str, id_prefix: str, stem: str, role: str) -> None:
+        size = admit(path, role)
+        if size:
+            rel = str(path.relative_to(root))
+            found.append(BackgroundInfo(f"{id_prefix}-{_safe(stem)}", kind, rel, path, *size))
+
     if mode == "auto":
         for path in dataset.clean_images:
-            size = admit(path, "clean image")
-            if size:
-                rel = str(path.relative_to(root))
-                found.append(BackgroundInfo(f"clean-{_safe(path.stem)}", "clean", rel, path, *size))
+            add(path, "clean", "clean", path.stem, "clean image")
         for record in dataset.split("train"):
             if record.reference_path is not None:
-                size = admit(record.reference_path, "reference")
-                if size:
-                    rel = str(record.reference_path.relative_to(root))
-                    found.append(
-                        BackgroundInfo(
-                            f"reference-{_safe(record.stem)}",
-                            "reference",
-                            rel,
-                            record.reference_path,
-                            *size,
-                        )
-                    )
+                add(record.reference_path, "reference", "reference", record.stem, "reference")
             if not record.annotations:
-                size = admit(record.image_path, "unlabelled train image")
-                if size:
-                    rel = str(record.image_path.relative_to(root))
-                    found.append(
-                        BackgroundInfo(
-                            f"unlabelled-{_safe(record.stem)}",
-                            "unlabelled-train",
-                            rel,
-                            record.image_path,
-                            *size,
-                        )
-                    )
+                add(
+                    record.image_path,
+                    "unlabelled-train",
+                    "unlabelled",
+                    record.stem,
+                    "unlabelled train image",
+                )
         # References of val/test images are never used; count them so nobody wonders.
         for split in ("val", "test"):
             refs = sum(1 for r in dataset.split(split) if r.reference_path is not None)
