@@ -295,3 +295,26 @@ def test_fine_tune_with_frozen_then_unfrozen_stages(real_and_synth, tmp_path, fa
     curve = results["trainings"][0]["train"]["curve"]
     assert [p["epoch"] for p in curve] == list(range(1, 11))  # both stages, one curve
     assert results["trainings"][0]["spec"]["budget"]["images_seen"] == 80
+
+
+def test_parallel_trainings_match_sequential_ones(real_and_synth, tmp_path):
+    """--parallel runs trainings in spawned processes; each result equals the sequential one."""
+    real, _ = real_and_synth
+    args = [str(real), "--seeds", "2", "--arm", "real", "--budget", "16", "--epochs", "1",
+            "--batch", "8", "--imgsz", "32", "--bootstrap", "100", "--device", "cpu"]  # fmt: skip
+    results = {}
+    for parallel in (1, 2):
+        out = tmp_path / f"run-{parallel}"
+        result = invoke(*args, "--out", str(out), "--parallel", str(parallel))
+        assert result.exit_code == 0, result.output
+        runs = sorted((out / "runs").rglob("result.json"))
+        assert len(runs) == 2
+        results[parallel] = [json.loads(p.read_text()) for p in runs]
+        assert {r["parallel"] for r in results[parallel]} == {parallel}
+    for one, two in zip(results[1], results[2], strict=True):
+        # same seeds and budgets (the train lists name their own run folder)
+        assert {**one["spec"], "train_list_sha256": 0} == {**two["spec"], "train_list_sha256": 0}
+        assert one["metrics"]["map50_95"] == two["metrics"]["map50_95"]
+    result = invoke(*args, "--out", str(tmp_path / "bad"), "--parallel", "0")
+    assert result.exit_code == 1
+    assert "error: --parallel must be at least 1, got 0" in result.output

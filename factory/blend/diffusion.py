@@ -58,6 +58,12 @@ class DiffusionBlender(Blender):
         if model_dir is not None:
             from factory.inpainter.model import load_inpainter
 
+            # On the GPU when there is one (as the SD path); noise is drawn on the CPU from
+            # the paste's own generator, so a given device gives the same bytes every run.
+            if device is None:
+                import torch
+
+                device = "cuda" if torch.cuda.is_available() else "cpu"
             self.model = load_inpainter(model_dir, device=device)
             self.steps = steps or int(self.model.record.get("options", {}).get("sample_steps", 25))
             self.context_factor = self.model.config.context_factor

@@ -147,6 +147,13 @@ def compare(
         str | None, typer.Option(help="Training device, e.g. cpu or 0 (default: GPU if present).")
     ] = None,
     workers: Annotated[int | None, typer.Option(help="Dataloader workers (default 0).")] = None,
+    parallel: Annotated[
+        int,
+        typer.Option(
+            help="Trainings run at once, each in its own process (for a GPU that one small "
+            "model does not fill; CPU latency is then timed under load)."
+        ),
+    ] = 1,
     arm: Annotated[
         list[str] | None,
         typer.Option(
@@ -199,6 +206,7 @@ def compare(
         bootstrap=bootstrap,
         device=device,
         workers=workers,
+        parallel=parallel,
         overwrite=overwrite,
         only_arms=arm,
         command=shlex.join(["factory", *sys.argv[1:]]) if sys.argv else None,

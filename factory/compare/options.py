@@ -76,6 +76,8 @@ class CompareOptions:
     bootstrap: int | None = None
     device: str | None = None
     workers: int | None = None
+    # Trainings run at once, each in its own process: one small YOLO does not fill a GPU.
+    parallel: int = 1
     latency_images: int | None = None
     crosscheck: bool = True
     hyperparameters: dict = field(default_factory=dict)
@@ -119,6 +121,7 @@ class CompareOptions:
                 f"--freeze-fraction must lie in (0, 1), got {self.freeze_fraction}",
             ),
             (self.freeze >= 0, f"--freeze must be >= 0, got {self.freeze}"),
+            (self.parallel >= 1, f"--parallel must be at least 1, got {self.parallel}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -251,27 +251,32 @@ def run_compare(
 
     device = select_device(options.device)
     crosschecked = any((run_dir / "runs").rglob("crosscheck.json")) if test_yaml else True
+    pending = []
+    for setting, arm, budget, data_yaml, index in jobs:
+        folder = run_dir / "runs" / setting.key / _safe(arm.name) / f"seed-{index}"
+        spec = _train_spec(options, setting, budget, data_yaml, folder, index, device)
+        spec_record = _spec_record(spec, data_yaml)
+        if not _finished(folder, spec_record):
+            pending.append((spec, spec_record, setting, arm, index, folder))
     last_report = time.monotonic()
     with make_progress() as progress:
         task = progress.add_task("compare: trainings", total=len(jobs))
-        for setting, arm, budget, data_yaml, index in jobs:
-            folder = run_dir / "runs" / setting.key / _safe(arm.name) / f"seed-{index}"
-            spec = _train_spec(options, setting, budget, data_yaml, folder, index, device)
-            spec_record = _spec_record(spec, data_yaml)
-            if _finished(folder, spec_record):
-                progress.advance(task)
-                continue
-            say.print(
+        progress.advance(task, len(jobs) - len(pending))
+        calls = []
+        for spec, spec_record, setting, arm, index, folder in pending:
+            message = (
                 f"compare: training {setting.key} / {arm.name} / seed {index} "
-                f"({budget.images_seen} images seen, {budget.epochs} epochs of "
-                f"{budget.epoch_size})"
+                f"({spec.budget.images_seen} images seen, {spec.budget.epochs} epochs of "
+                f"{spec.budget.epoch_size})"
             )
-            do_crosscheck = not crosschecked
-            _train_and_evaluate(
-                spec, spec_record, setting, arm, index, dataset, options, folder,
-                test_yaml if do_crosscheck else None,
+            # ultralytics' own cross-check of our metrics, once per run folder.
+            do_crosscheck = test_yaml is not None and not crosschecked
+            crosschecked = True
+            calls.append(
+                (message, (spec, spec_record, setting, arm, index, dataset, options, folder,
+                 test_yaml if do_crosscheck else None))
             )  # fmt: skip
-            crosschecked = crosschecked or do_crosscheck
+        for _ in _run_trainings(calls, options.parallel, say.print):
             progress.advance(task)
             # Between trainings, report what is finished (unless trainings are quick).
             if time.monotonic() - last_report > INTERIM_REPORT_SECONDS:
@@ -279,6 +284,31 @@ def run_compare(
                 last_report = time.monotonic()
     _report(run_dir, on_report, plots=True)
     return run_dir
+
+
+def _run_trainings(calls: list[tuple[str, tuple]], parallel: int, say: Callable):
+    """Run ``_train_and_evaluate`` for every ``(message, arguments)``, ``parallel`` at a time
+    in spawned processes (each writes only its own folder); yields as each one finishes."""
+    if parallel <= 1 or len(calls) <= 1:
+        for message, call in calls:
+            say(message)
+            _train_and_evaluate(*call)
+            yield
+        return
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    context = multiprocessing.get_context("spawn")  # CUDA and ultralytics do not survive fork
+    with ProcessPoolExecutor(max_workers=min(parallel, len(calls)), mp_context=context) as pool:
+        running = set()
+        for message, call in calls:
+            say(f"{message} [{parallel} at once]")
+            running.add(pool.submit(_train_and_evaluate, *call))
+        while running:
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()  # a failed training stops the run with its error
+                yield
 
 
 def _report(run_dir: Path, on_report, *, plots: bool) -> None:
@@ -396,6 +426,9 @@ def _train_and_evaluate(
             weights, [r.image_path for r in test[: options.latency_images]], spec.imgsz
         ),
         "crosscheck": crosscheck,
+        # Latency is timed while the other parallel trainings run: compare it across runs
+        # only at the same value.
+        "parallel": options.parallel,
         "detections": DETECTIONS_FILE,
     }
     # Written last, atomically: its presence means this training is finished.
