@@ -96,13 +96,59 @@ _REGISTRY: dict[str, Callable[..., Blender] | str] = {
 }
 
 
-def register_blender(name: str, factory: Callable[..., Blender] | str) -> None:
+# The constructor arguments each blender understands: in a --method mix, each blender gets
+# only its own keys of SynthOptions.blend_config (see blend_configs). None: every key.
+_CONFIG_KEYS: dict[str, tuple[str, ...] | None] = {
+    "poisson-normal": (),
+    "poisson-mixed": (),
+    "alpha": ("feather_px", "match_level"),
+    "diffusion": (
+        "model_dir",
+        "sd_model",
+        "prompts",
+        "steps",
+        "device",
+        "inpainter",
+        "inpaint_model",
+    ),
+}
+
+
+def register_blender(
+    name: str,
+    factory: Callable[..., Blender] | str,
+    config_keys: tuple[str, ...] | None = None,
+) -> None:
     """Make ``name`` available to ``factory synth --blend``; ``factory(**config)`` builds it.
 
     ``factory`` may be a callable or an import path ``"package.module:attribute"``; use a
     path (and call this at import time of a module the workers import) when ``--workers`` > 1.
+    ``config_keys``: the ``blend_config`` keys it takes when mixed with other blenders
+    (None: all of them).
     """
     _REGISTRY[name] = factory
+    if config_keys is not None or name not in _CONFIG_KEYS:
+        _CONFIG_KEYS[name] = config_keys
+
+
+def blend_configs(names: list[str], config: dict) -> dict[str, dict]:
+    """Route ``config`` to the blenders ``names`` of a mix: each gets the keys it understands.
+
+    One blender gets every key (as before mixes existed). A key no blender of the mix
+    understands is an error (a typo, or an option for a method that is not in the mix).
+    """
+    if len(names) <= 1:
+        return {name: dict(config) for name in names}
+    routed: dict[str, dict] = {name: {} for name in names}
+    for key, value in config.items():
+        takers = [n for n in names if _CONFIG_KEYS.get(n) is None or key in _CONFIG_KEYS[n]]
+        if not takers:
+            raise FactoryError(
+                f"blend option {key!r} is understood by none of the methods {', '.join(names)}"
+            )
+        for name in takers:
+            routed[name][key] = value
+    return routed
 
 
 def blender_names() -> list[str]:
@@ -134,7 +180,7 @@ def _diffusion_blender(**config: Any) -> Blender:
     return DiffusionBlender(**config)
 
 
-register_blender("diffusion", _diffusion_blender)
+register_blender("diffusion", _diffusion_blender, _CONFIG_KEYS["diffusion"])
 
 
 __all__ = [
@@ -142,6 +188,7 @@ __all__ = [
     "Blender",
     "PoissonBlender",
     "alpha_blend",
+    "blend_configs",
     "blender_names",
     "get_blender",
     "poisson_blend",

@@ -14,7 +14,9 @@ def _diffusion_config(method: str, inpainter, inpaint_model, prompts) -> dict:
     """The diffusion blender's arguments (added by the inpainter area)."""
     given = {"model_dir": inpainter, "sd_model": inpaint_model, "prompts": prompts}
     given = {k: str(v) for k, v in given.items() if v is not None}
-    if given and method != "diffusion":
+    from factory.synth.options import parse_method
+
+    if given and "diffusion" not in parse_method(method):
         from factory.errors import FactoryError
 
         raise FactoryError("--inpainter, --inpaint-model and --prompts need --method diffusion")
@@ -38,7 +40,11 @@ def synth(
         ),
     ] = "auto",
     method: Annotated[
-        str, typer.Option(help="poisson (use --blend), alpha, or a registered generator.")
+        str,
+        typer.Option(
+            help="poisson (use --blend), alpha, diffusion, or a mix by fractions drawn per "
+            "paste, e.g. poisson=0.5,diffusion=0.5 (--blend then picks the poisson share)."
+        ),
     ] = "poisson",
     placement: Annotated[
         str, typer.Option(help="context (match the clean surroundings) or random.")
@@ -101,6 +107,17 @@ def synth(
     prompts: Annotated[
         Path | None, typer.Option(help="Per-class prompts YAML for --inpaint-model.")
     ] = None,
+    diffusion_mask: Annotated[
+        str,
+        typer.Option(
+            help="Mask of diffusion pastes: real (the planned patch's mask), library (a shape "
+            "from --mask-library) or procedural (strokes/blobs), sized like the class."
+        ),
+    ] = "real",
+    mask_library: Annotated[
+        Path | None,
+        typer.Option(help="Folder of mask PNGs for --diffusion-mask library (default: masks/)."),
+    ] = None,
     no_jitter: Annotated[bool, typer.Option(help="No albumentations jitter of patches.")] = False,
     seed: Annotated[int, typer.Option(help="One seed drives every random choice.")] = 0,
     workers: Annotated[int, typer.Option(help="Rendering processes.")] = 1,
@@ -121,6 +138,8 @@ def synth(
     """Paste real defects onto clean backgrounds into a balanced YOLO set with exact boxes.
 
     Example: factory synth outputs/deeppcb --per-class 200 --workers 2 --out outputs/synth/pcb
+
+    Example: factory synth --method poisson=0.5,diffusion=0.5 --inpainter outputs/inpainter
     """
     from factory.paths import outputs_root, resolve_dataset
     from factory.synth import SynthOptions, merge_shards, run_synth
@@ -151,6 +170,8 @@ def synth(
         image_format=image_format,
         jpeg_quality=jpeg_quality,
         blend_config=_diffusion_config(method, inpainter, inpaint_model, prompts),
+        diffusion_mask=diffusion_mask,
+        mask_library=mask_library,
     )
     root = resolve_dataset(dataset)
     out = out or outputs_root() / "synth" / root.name
@@ -163,6 +184,11 @@ def synth(
         f"{what}: {summary.images} images, {summary.pastes} pastes "
         f"(acceptance {summary.acceptance_rate:.0%}) in {summary.seconds:.1f} s -> {out}"
     )
+    if len(summary.methods) > 1 or summary.mask_sources:
+        made = ", ".join(f"{name} {item['made']}" for name, item in summary.methods.items())
+        sources = summary.mask_sources or {}
+        masks = ", ".join(f"{name} {count}" for name, count in sources.items())
+        typer.echo(f"pastes per method: {made}" + (f"; masks: {masks}" if masks else ""))
     for name, item in summary.shortfalls.items():
         typer.echo(f"short: {name} {item['made']}/{item['target']}: {'; '.join(item['reasons'])}")
     if gallery and summary.shard is None and summary.images:

@@ -12,6 +12,13 @@ PLACEMENTS = ("context", "random")
 BACKGROUND_MODES = ("auto", "inpaint")
 AUTO_BLENDS = ("poisson-normal", "poisson-mixed", "alpha")
 AUTO_PILOT_SAMPLES = 12
+# --blend choices for the poisson share of a --method mix (alpha is a method of its own there).
+MIX_POISSON_BLENDS = ("auto", "poisson-normal", "poisson-mixed")
+# Where a diffusion paste's mask comes from: the planned real patch's mask (transformed), a
+# shape from the mask library, or the procedural generator (factory.inpainter.masks).
+DIFFUSION_MASKS = ("real", "library", "procedural")
+# The shipped mask library (used by --diffusion-mask library without --mask-library).
+DEFAULT_MASK_LIBRARY = Path(__file__).resolve().parents[2] / "masks"
 
 
 @dataclass
@@ -25,6 +32,12 @@ class SynthOptions:
     ``max_synthetic_ratio``: synthetic images at most this many times the real train
     images (None: no cap). ``no_flip``/``no_turn``: classes (or ``"all"``) whose meaning a
     mirror or a 90-degree turn would change; ``turn``: classes forced to allow turns.
+    ``method``: one method (``poisson``, ``alpha``, ``diffusion`` or a registered blender) or
+    a mix by fractions (``poisson=0.5,diffusion=0.5``, normalised, kept in canonical form);
+    each paste's method is drawn in the plan and ``blend`` decides the poisson share.
+    ``diffusion_mask``: ``real`` (the planned patch's mask), ``library`` (a shape from
+    ``mask_library``, default the repository's ``masks/``) or ``procedural`` (the stroke/blob
+    generator), for diffusion pastes only.
     """
 
     per_class: int = 100
@@ -63,6 +76,8 @@ class SynthOptions:
     # images (JPEG at the quality estimated from their quantisation tables), "png" or "jpg".
     image_format: str = "auto"
     jpeg_quality: int | None = None  # None: estimated from the sources (95 if unknown)
+    diffusion_mask: str = "real"
+    mask_library: Path | None = None  # None: DEFAULT_MASK_LIBRARY
 
     def __post_init__(self) -> None:
         def bad(name: str, expected: str, value) -> FactoryError:
@@ -109,15 +124,73 @@ class SynthOptions:
             raise bad("jpeg_quality", "in 1..100", self.jpeg_quality)
         if self.max_tries < 1:
             raise bad("max_tries", "at least 1", self.max_tries)
-        # --method picks the family; --blend the exact backend (poisson-normal/-mixed).
-        if self.method != "poisson":
-            self.blend = self.method
-        from factory.blend import blender_names
+        from factory.blend import blend_configs, blender_names
 
-        if self.blend != "auto" and self.blend not in blender_names():
+        fractions = parse_method(self.method)
+        self.method = format_method(fractions)
+        if len(fractions) == 1:
+            # --method picks the family; --blend the exact backend (poisson-normal/-mixed).
+            if self.method != "poisson":
+                self.blend = self.method
+            if self.blend != "auto" and self.blend not in blender_names():
+                raise FactoryError(
+                    f"--blend must be auto or one of {', '.join(blender_names())}, "
+                    f"got {self.blend!r}"
+                )
+        elif "poisson" in fractions:
+            if self.blend not in MIX_POISSON_BLENDS:
+                raise FactoryError(
+                    f"--blend must be {' or '.join(MIX_POISSON_BLENDS)} for the poisson share "
+                    f"of --method {self.method}, got {self.blend!r}"
+                )
+        elif self.blend != "auto":
             raise FactoryError(
-                f"--blend must be auto or one of {', '.join(blender_names())}, got {self.blend!r}"
+                f"--blend {self.blend} needs a poisson share in --method, got {self.method!r}"
             )
+        if self.diffusion_mask not in DIFFUSION_MASKS:
+            raise bad("diffusion_mask", " or ".join(DIFFUSION_MASKS), self.diffusion_mask)
+        if self.diffusion_mask != "real" and "diffusion" not in fractions:
+            raise FactoryError(
+                f"--diffusion-mask {self.diffusion_mask} needs diffusion in --method, "
+                f"got {self.method!r}"
+            )
+        if self.mask_library is not None and self.diffusion_mask != "library":
+            raise FactoryError(
+                f"--mask-library needs --diffusion-mask library, got {self.diffusion_mask!r}"
+            )
+        # Fails early when a blend option is meant for no blender of the mix (the poisson
+        # share's blend, still auto here, takes the Poisson blends' options: none).
+        names = ["poisson-normal" if n == "auto" else n for n in self.blend_names()]
+        blend_configs(sorted(set(names)), self.blend_config)
+
+    def method_fractions(self) -> dict[str, float]:
+        """``{method: fraction}`` in canonical order (one entry for a single method)."""
+        return parse_method(self.method)
+
+    def blend_fractions(self) -> list[tuple[str, float]]:
+        """``[(blender name, fraction)]`` of the mix, the poisson share as ``blend``."""
+        merged: dict[str, float] = {}
+        for name, fraction in self.method_fractions().items():
+            key = self.blend if name == "poisson" else name
+            merged[key] = merged.get(key, 0.0) + fraction
+        return sorted(merged.items())
+
+    def blend_names(self) -> list[str]:
+        return [name for name, _ in self.blend_fractions()]
+
+    def blender_configs(self) -> dict[str, dict]:
+        """Each blender's constructor arguments: the keys of ``blend_config`` it understands
+        (a single method gets them all, as before mixes existed)."""
+        from factory.blend import blend_configs
+
+        return blend_configs(self.blend_names(), self.blend_config)
+
+    @property
+    def uses_poisson(self) -> bool:
+        return "poisson" in self.method_fractions()
+
+    def mask_library_dir(self) -> Path:
+        return Path(self.mask_library) if self.mask_library is not None else DEFAULT_MASK_LIBRARY
 
     def plan_dict(self) -> dict:
         """The options that decide the plan and the pixels (not how or where it runs)."""
@@ -125,7 +198,63 @@ class SynthOptions:
         for key in ("workers", "shard", "resume", "cache_dir"):
             data.pop(key)
         data["region_mask"] = str(self.region_mask) if self.region_mask else None
+        # Options added later are left out at their defaults: earlier runs keep their plan
+        # hash (so --resume still matches) and their metadata bytes.
+        if self.diffusion_mask == "real":
+            data.pop("diffusion_mask")
+        if self.mask_library is None:
+            data.pop("mask_library")
+        else:
+            data["mask_library"] = str(self.mask_library)
         return data
+
+
+def parse_method(text: str) -> dict[str, float]:
+    """``--method``: one name (``poisson``) or fractions (``poisson=0.5,diffusion=0.5``).
+
+    Returns ``{name: fraction}`` sorted by name, fractions normalised to sum to 1 and kept
+    to 6 significant digits, so that the canonical text (:func:`format_method`) parses back
+    to the same mix.
+    """
+    import math
+
+    from factory.blend import blender_names
+
+    known = ["poisson", *(n for n in blender_names() if n != "poisson")]
+    text = str(text).strip()
+    weights: dict[str, float] = {}
+    for part in text.split(",") if "=" in text or "," in text else [text + "=1"]:
+        name, sep, value = (v.strip() for v in part.partition("="))
+        if not name:
+            raise FactoryError(
+                f"--method must be a method or a mix like poisson=0.5,diffusion=0.5, got {text!r}"
+            )
+        if name not in known:
+            raise FactoryError(
+                f"--method: unknown method {name!r} in {text!r}; known: {', '.join(known)}"
+            )
+        try:
+            weight = float(value) if sep else math.nan
+        except ValueError:
+            weight = math.nan
+        if not (math.isfinite(weight) and weight > 0):
+            raise FactoryError(
+                f"--method: the fraction of {name} must be a number > 0, got {value!r} in {text!r}"
+            )
+        if name in weights:
+            raise FactoryError(f"--method: {name} is given twice in {text!r}")
+        weights[name] = weight
+    total = sum(weights.values())
+    if abs(total - 1) < 1e-4:  # already normalised (e.g. the canonical text): keep as given
+        total = 1.0
+    return {name: float(f"{weights[name] / total:.6g}") for name in sorted(weights)}
+
+
+def format_method(fractions: dict[str, float]) -> str:
+    """The canonical ``--method`` text: a plain name for one method, else ``a=0.3,b=0.7``."""
+    if len(fractions) == 1:
+        return next(iter(fractions))
+    return ",".join(f"{name}={fraction:.6g}" for name, fraction in fractions.items())
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:

@@ -45,6 +45,19 @@ class ClassGeometry:
 
 
 @dataclass(frozen=True)
+class MaskPlan:
+    """A drawn mask for a diffusion paste (``--diffusion-mask library|procedural``)."""
+
+    source: str  # "library" | "procedural"
+    shape: str  # the library mask's name, or the procedural kind ("stroke" | "blob")
+    size_px: float  # sqrt of the mask's box area, drawn from the class's real sizes
+    seed: int | None = None  # the procedural generator's seed (None for the library)
+    # Long-axis angle (degrees, image axes) to turn an elongated shape to before the paste's
+    # own flips and rotation: the replaced real patch's, when that one is elongated.
+    align_deg: float | None = None
+
+
+@dataclass(frozen=True)
 class PastePlan:
     patch_id: str
     class_id: int
@@ -62,6 +75,8 @@ class PastePlan:
     # near-binary layout, render tries them when the planned one finds no spot whose
     # trace/substrate layout fits the defect (a short needs a gap of its orientation).
     alternatives: tuple[tuple[bool, bool, int], ...] = ()
+    # A drawn mask replacing the patch's (diffusion pastes with --diffusion-mask != real).
+    mask: MaskPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +88,11 @@ class SamplePlan:
     pastes: tuple[PastePlan, ...]
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        for paste in data["pastes"]:
+            if paste["mask"] is None:  # left out: plans without drawn masks keep their hash
+                del paste["mask"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> SamplePlan:
@@ -88,6 +107,7 @@ class SamplePlan:
                         **p,
                         "box_margin_xy": tuple(p["box_margin_xy"]),
                         "alternatives": tuple(tuple(a) for a in p.get("alternatives", ())),
+                        "mask": MaskPlan(**p["mask"]) if p.get("mask") else None,
                     }
                 )
                 for p in data["pastes"]
@@ -189,9 +209,17 @@ def make_plan(
     backgrounds: list[BackgroundInfo],
     real_train_images: int,
     options: SynthOptions,
+    *,
+    mask_shapes: dict[str, list[str]] | None = None,
 ) -> Plan:
-    """Decide every synthetic sample (pure: same inputs and seed, same plan)."""
+    """Decide every synthetic sample (pure: same inputs and seed, same plan).
+
+    ``mask_shapes``: the library mask names each class may use (``--diffusion-mask
+    library``), see :func:`factory.synth.shapes.library_shapes_for`.
+    """
     seed = options.seed
+    if options.diffusion_mask == "library" and not mask_shapes:
+        raise ValueError("--diffusion-mask library needs the library's mask names per class")
     by_class: dict[str, list[PatchInfo]] = {name: [] for name in class_names}
     for info in sorted(patches, key=lambda i: i.patch_id):
         by_class[info.class_name].append(info)
@@ -255,6 +283,7 @@ def make_plan(
             ]
             sizes = [s for s in sizes if s > 0]
 
+    blend_mix = options.blend_fractions()
     # Interleave classes, then deal the pastes out to images in a seeded order.
     slots = [(name, info) for name in class_names for info in sequences[name]]
     order = rng_for(seed, "plan", "slots").permutation(len(slots))
@@ -269,7 +298,14 @@ def make_plan(
         background = bg_sorted[bg_order[index % len(bg_sorted)]]
         sample_seed = derive_seed(seed, "sample", index)
         pastes = tuple(
-            _plan_paste(info, geometry[name], options, derive_seed(sample_seed, "paste", j))
+            _plan_paste(
+                info,
+                geometry[name],
+                options,
+                derive_seed(sample_seed, "paste", j),
+                blend_mix,
+                (mask_shapes or {}).get(name, []),
+            )
             for j, (name, info) in enumerate(chunk)
         )
         samples.append(
@@ -294,7 +330,12 @@ def _trim_evenly(sequences: dict[str, list[PatchInfo]], capacity: int) -> None:
 
 
 def _plan_paste(
-    info: PatchInfo, geometry: ClassGeometry, options: SynthOptions, seed: int
+    info: PatchInfo,
+    geometry: ClassGeometry,
+    options: SynthOptions,
+    seed: int,
+    blend_mix: list[tuple[str, float]] | None = None,
+    library_shapes: list[str] | None = None,
 ) -> PastePlan:
     rng = np.random.default_rng(seed)
     lo, hi = scale_range(info, geometry)
@@ -305,6 +346,14 @@ def _plan_paste(
     turns = int(rng.integers(0, 4)) if geometry.turn else 0
     jitter_seed = int(rng.integers(0, 2**31 - 1)) if options.jitter else None
     alternatives = orientation_alternatives((flip_h, flip_v, turns), geometry, rng)
+    # Drawn after everything above, and only when needed, so that a single-method plan is
+    # the one it always was and a mix differs from it only in each paste's blend and mask.
+    blend = options.blend
+    if blend_mix is not None and len(blend_mix) > 1:
+        blend = draw_blend(blend_mix, float(rng.random()))
+    mask = None
+    if blend == "diffusion" and options.diffusion_mask != "real":
+        mask = plan_drawn_mask(options.diffusion_mask, geometry, info, library_shapes or [], rng)
     return PastePlan(
         patch_id=info.patch_id,
         class_id=info.class_id,
@@ -320,9 +369,49 @@ def _plan_paste(
             round(geometry.box_margin_xy[1] * scale, 2),
         ),
         placement=options.placement,
-        blend=options.blend,
-        alternatives=alternatives if options.placement == "context" else (),
+        blend=blend,
+        alternatives=alternatives if options.placement == "context" and mask is None else (),
+        mask=mask,
     )
+
+
+def draw_blend(blend_mix: list[tuple[str, float]], u: float) -> str:
+    """The blender whose share of ``[0, 1)`` holds ``u`` (the last one takes any remainder)."""
+    cumulative = 0.0
+    for name, fraction in blend_mix:
+        cumulative += fraction
+        if u < cumulative:
+            return name
+    return blend_mix[-1][0]
+
+
+# Drawn masks are at least this big (sqrt of box area, px): smaller ones vanish when resized.
+MIN_DRAWN_MASK_PX = 3.0
+
+
+def plan_drawn_mask(
+    source: str,
+    geometry: ClassGeometry,
+    info: PatchInfo,
+    library_shapes: list[str],
+    rng: np.random.Generator,
+) -> MaskPlan:
+    """A library shape (or a procedural kind and seed) and a size drawn from the class's real
+    sizes (log-uniform over its 5th..95th percentile), aligned like the replaced real patch
+    when that one is elongated (so that the paste's planned rotation keeps its meaning)."""
+    from factory.inpainter.masks import mask_kind_for_class
+
+    low = max(float(geometry.size_range[0]), MIN_DRAWN_MASK_PX)
+    high = max(float(geometry.size_range[1]), low)
+    size = round(float(math.exp(rng.uniform(math.log(low), math.log(high)))), 2)
+    align = info.angle_deg if info.angle_deg is not None and info.elongation >= ELONGATED else None
+    if source == "library":
+        if not library_shapes:
+            raise ValueError(f"no library mask for class {info.class_name!r}")
+        shape = library_shapes[int(rng.integers(len(library_shapes)))]
+        return MaskPlan("library", shape, size, None, align)
+    kind = mask_kind_for_class(info.class_name)
+    return MaskPlan("procedural", kind, size, int(rng.integers(0, 2**31 - 1)), align)
 
 
 def _oriented(flip_h: bool, flip_v: bool, turns: int) -> bytes:

@@ -494,8 +494,12 @@ def render_sample(
     patches: dict[str, Patch],
     blenders: dict,
     config: RenderConfig,
+    mask_library=None,
 ) -> RenderedSample:
-    """Paste every planned defect of ``plan`` onto ``background`` (pure, see module doc)."""
+    """Paste every planned defect of ``plan`` onto ``background`` (pure, see module doc).
+
+    ``mask_library``: the :class:`factory.synth.shapes.MaskLibrary` of drawn library masks.
+    """
     hw = background.shape[:2]
     out = background.copy()
     grey = _grey(background)
@@ -505,7 +509,14 @@ def render_sample(
     for j, paste in enumerate(plan.pastes):
         patch = patches[paste.patch_id]
         maps = None
-        if paste.placement == "context":
+        if paste.mask is not None:
+            from factory.synth.shapes import drawn_patch
+
+            # A drawn shape has no clean context to match: it is placed at random. Its size
+            # was drawn in the plan (mask_size_px), so the patch scale does not apply.
+            transformed = drawn_patch(patch, paste, mask_library, background)
+            paste = replace(paste, scale=1.0)
+        elif paste.placement == "context":
             paste, transformed, maps = orient_for_layout(
                 grey, patch, paste, background, occupied, config, background_split
             )

@@ -76,6 +76,10 @@ class SynthSummary:
     rendered_now: int = 0
     reused: int = 0
     notes: list[str] = field(default_factory=list)
+    # Per blend method (the manifest's ``blend``): pastes planned and accepted.
+    methods: dict[str, dict] = field(default_factory=dict)
+    # Accepted pastes per mask source (only with --diffusion-mask library|procedural).
+    mask_sources: dict[str, int] | None = None
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -99,9 +103,15 @@ class Context:
     config: RenderConfig
     class_stats: dict[str, dict] | None
     blend_pilot: dict | None = None
+    mask_library: object = None  # factory.synth.shapes.MaskLibrary (--diffusion-mask library)
 
 
 def prepare(dataset_root: Path, options: SynthOptions) -> Context:
+    mask_library = None
+    if options.diffusion_mask == "library":  # read first: a bad folder fails before any work
+        from factory.synth.shapes import load_library
+
+        mask_library = load_library(options.mask_library_dir())
     dataset = load_dataset(dataset_root)
     guard = TestGuard.from_dataset(dataset)
     cache_root = Path(options.cache_dir) if options.cache_dir else outputs_root() / "cache"
@@ -130,13 +140,29 @@ def prepare(dataset_root: Path, options: SynthOptions) -> Context:
     )
     class_stats = _class_stats(bank, dataset.class_names)
     pilot = None
-    if options.blend == "auto":
+    if options.blend == "auto" and options.uses_poisson:
         pilot = choose_blend(dataset, bank, pool, infos, real_train, options, config, class_stats)
         options = replace(options, blend=pilot["chosen"])
-    plan = make_plan(dataset.class_names, infos, pool.backgrounds, real_train, options)
+    mask_shapes = None
+    if mask_library is not None:
+        from factory.synth.shapes import library_shapes_for
+
+        names = list(mask_library.masks)
+        mask_shapes = {n: library_shapes_for(n, names) for n in dataset.class_names}
+    plan = make_plan(
+        dataset.class_names,
+        infos,
+        pool.backgrounds,
+        real_train,
+        options,
+        mask_shapes=mask_shapes,
+    )
     digest = hashlib.sha256()
     digest.update(json.dumps(options.plan_dict(), sort_keys=True, default=str).encode())
     digest.update(bank.key.encode())
+    if mask_library is not None:  # other shapes under the same names are another plan
+        for name, mask in sorted(mask_library.masks.items()):
+            digest.update(name.encode() + repr(mask.shape).encode() + np.packbits(mask).tobytes())
     digest.update(json.dumps([s.to_dict() for s in plan.samples], sort_keys=True).encode())
     return Context(
         dataset,
@@ -149,6 +175,7 @@ def prepare(dataset_root: Path, options: SynthOptions) -> Context:
         config,
         class_stats,
         pilot,
+        mask_library,
     )
 
 
@@ -176,6 +203,8 @@ def sample_suffix(options: SynthOptions) -> str:
 def choose_blend(dataset, bank, pool, infos, real_train, options, config, class_stats) -> dict:
     """``--blend auto``: render the first plan samples with every candidate blend and keep
     the one whose pastes score best (mean :func:`factory.quality.score_sample` score).
+    For the poisson share of a ``--method`` mix the candidates are the Poisson blends only
+    (the pilot renders a Poisson-only plan).
 
     Deterministic: the pilot is a function of the seed like everything else. Without the
     quality module, Poisson (normal) is used.
@@ -188,13 +217,25 @@ def choose_blend(dataset, bank, pool, infos, real_train, options, config, class_
     backgrounds = pool.by_id()
     patches = bank.by_id()
     scores = {}
-    for blend in AUTO_BLENDS:
-        trial = replace(options, blend=blend)
+    mixed = len(options.method_fractions()) > 1
+    candidates = tuple(b for b in AUTO_BLENDS if b.startswith("poisson")) if mixed else AUTO_BLENDS
+    for blend in candidates:
+        if mixed:
+            trial = replace(
+                options,
+                method="poisson",
+                blend=blend,
+                blend_config={},
+                diffusion_mask="real",
+                mask_library=None,
+            )
+        else:
+            trial = replace(options, blend=blend)
         plan = make_plan(dataset.class_names, infos, pool.backgrounds, real_train, trial)
         values = []
         for sample in plan.samples[:AUTO_PILOT_SAMPLES]:
             background = read_image(backgrounds[sample.background_id].path)
-            blenders = {blend: get_blender(blend, **options.blend_config)}
+            blenders = {blend: get_blender(blend, **trial.blend_config)}
             rendered = render_sample(sample, background, patches, blenders, config)
             if not rendered.pastes:
                 continue
@@ -206,7 +247,7 @@ def choose_blend(dataset, bank, pool, infos, real_train, options, config, class_
             )
             values.extend(p["score"] for p in result["pastes"])
         scores[blend] = round(float(np.mean(values)), 4) if values else 0.0
-    chosen = max(AUTO_BLENDS, key=lambda b: scores[b])
+    chosen = max(candidates, key=lambda b: scores[b])
     return {
         "chosen": chosen,
         "scores": scores,
@@ -244,15 +285,16 @@ def _init_state(ctx: Context, work: Path) -> None:
     from factory.blend import get_blender
 
     _STATE.clear()
+    # One blender per method the plan uses (a mix builds each once), each given only the
+    # blend options it understands.
+    configs = ctx.options.blender_configs()
+    used = sorted({p.blend for s in ctx.plan.samples for p in s.pastes})
     _STATE.update(
         ctx=ctx,
         work=work,
         patches=ctx.bank.by_id(),
         samples={s.index: s for s in ctx.plan.samples},
-        blenders={
-            name: get_blender(name, **ctx.options.blend_config)
-            for name in {p.blend for s in ctx.plan.samples for p in s.pastes}
-        },
+        blenders={name: get_blender(name, **configs.get(name, {})) for name in used},
         bg_cache={},
     )
 
@@ -278,7 +320,14 @@ def render_one(index: int) -> dict:
     work: Path = _STATE["work"]
     sample: SamplePlan = _STATE["samples"][index]
     background = _background(sample.background_id)
-    rendered = render_sample(sample, background, _STATE["patches"], _STATE["blenders"], ctx.config)
+    rendered = render_sample(
+        sample,
+        background,
+        _STATE["patches"],
+        _STATE["blenders"],
+        ctx.config,
+        mask_library=ctx.mask_library,
+    )
     quality = _quality_module()
     sample_quality = None
     if quality is not None and rendered.pastes:
@@ -376,6 +425,9 @@ def _manifest_record(ctx: Context, sample: SamplePlan, rendered, sample_quality)
             "box_margin_xy": detail["box_margin_xy"],
             "xyxy": detail["xyxy"],
         }
+        if ctx.options.diffusion_mask != "real":
+            # Only in runs with drawn masks, so other manifests keep their bytes.
+            entry.update(_mask_provenance(plan))
         if sample_quality is not None:
             entry["quality"] = sample_quality["pastes"][k]
         pastes.append(entry)
@@ -394,6 +446,25 @@ def _manifest_record(ctx: Context, sample: SamplePlan, rendered, sample_quality)
     if sample_quality is not None:
         record["quality"] = {k: v for k, v in sample_quality.items() if k != "pastes"}
     return record
+
+
+def _mask_provenance(plan) -> dict:
+    """Where a paste's mask came from: ``real`` (the patch's mask, ``patch_mask_path``),
+    ``library`` (``mask_path``: the library mask, cut to its box) or ``procedural`` (kind and seed
+    for :func:`factory.synth.shapes.draw_mask`); ``mask_size_px`` is sqrt of its box area
+    and ``mask_align_deg`` the long-axis angle it was turned to, both before the paste's own
+    flips and rotation (``transform``)."""
+    drawn = plan.mask
+    if drawn is None:
+        return {"mask_source": "real"}
+    return {
+        "mask_source": drawn.source,
+        "mask_shape": drawn.shape,
+        "mask_size_px": drawn.size_px,
+        "mask_seed": drawn.seed,
+        "mask_align_deg": drawn.align_deg,
+        "mask_path": f"sources/masks/{drawn.shape}.png" if drawn.source == "library" else None,
+    }
 
 
 def _jitter_names() -> tuple[str, ...]:
@@ -558,6 +629,8 @@ def _records(work: Path, indices: list[int]):
 def _summarize(ctx, out, work, indices, start, rendered_now) -> SynthSummary:
     names = ctx.dataset.class_names
     synthetic: Counter = Counter()
+    made_by_blend: Counter = Counter()
+    mask_sources: Counter = Counter()
     failures: dict[str, Counter] = {n: Counter() for n in names}
     kept_count = tries = quality_dropped = 0
     quality_values = []
@@ -568,6 +641,8 @@ def _summarize(ctx, out, work, indices, start, rendered_now) -> SynthSummary:
         if r["_dropped"] is None:
             kept_count += 1
             synthetic.update(p["class"] for p in r["pastes"])
+            made_by_blend.update(p["blend"] for p in r["pastes"])
+            mask_sources.update(p["mask_source"] for p in r["pastes"] if "mask_source" in p)
             if "quality" in r:
                 quality_values.append(r["quality"]["score"])
         elif r["pastes"]:
@@ -582,6 +657,7 @@ def _summarize(ctx, out, work, indices, start, rendered_now) -> SynthSummary:
         n: counts_synthetic[n] + (0 if ctx.options.synthetic_only else before[n]) for n in names
     }
     planned = Counter(p.class_name for i in indices for p in ctx.plan.samples[i].pastes)
+    planned_by_blend = Counter(p.blend for i in indices for p in ctx.plan.samples[i].pastes)
     shortfalls = {}
     for n in names:
         target = ctx.plan.targets[n] if ctx.options.shard is None else planned.get(n, 0)
@@ -650,6 +726,13 @@ def _summarize(ctx, out, work, indices, start, rendered_now) -> SynthSummary:
         rendered_now=rendered_now,
         reused=len(indices) - rendered_now,
         notes=[*notes, f"paste tries: {tries} for {made} accepted pastes"],
+        methods={
+            b: {"planned": planned_by_blend[b], "made": made_by_blend.get(b, 0)}
+            for b in sorted(planned_by_blend)
+        },
+        mask_sources=(
+            dict(sorted(mask_sources.items())) if ctx.options.diffusion_mask != "real" else None
+        ),
     )
 
 
@@ -669,7 +752,7 @@ def assemble(
         for kind in ("images", "labels"):
             for split in ("train", "val", "test"):
                 (staging / kind / split).mkdir(parents=True, exist_ok=True)
-        used_backgrounds, used_patches = set(), set()
+        used_backgrounds, used_patches, used_masks = set(), set(), set()
         with open(staging / "manifest.jsonl", "w") as manifest:
             for record in records:
                 if record["_dropped"] is not None:
@@ -691,6 +774,7 @@ def assemble(
                 )
                 used_backgrounds.add(record["background"]["id"])
                 used_patches.update(p["patch_id"] for p in record["pastes"])
+                used_masks.update(p["mask_shape"] for p in record["pastes"] if p.get("mask_path"))
                 public = {k: v for k, v in record.items() if not k.startswith("_")}
                 manifest.write(json.dumps(public) + "\n")
         for background_id in sorted(used_backgrounds):
@@ -707,6 +791,11 @@ def assemble(
                 source = ctx.bank.path / "patches" / f"{patch_id}{suffix}.png"
                 if source.is_file():
                     shutil.copyfile(source, folder / f"{patch_id}{suffix}.png")
+        for name in sorted(used_masks):  # library masks drawn for diffusion pastes
+            folder = staging / "sources" / "masks"
+            folder.mkdir(parents=True, exist_ok=True)
+            mask = ctx.mask_library.masks[name]
+            write_image(folder / f"{name}.png", mask.astype(np.uint8) * 255)
         data = {
             "train": "images/train",
             "val": "images/val",
@@ -811,6 +900,19 @@ def report_markdown(summary: SynthSummary) -> str:
             "",
             f"--blend auto chose **{pilot['chosen']}** ({pilot['why']}): {scores}.",
         ]
+    if len(summary.methods) > 1 or summary.mask_sources:
+        lines += ["", "## Methods", "", "| blend | planned | accepted |", "|---|---:|---:|"]
+        lines += [
+            f"| {name} | {item['planned']} | {item['made']} |"
+            for name, item in summary.methods.items()
+        ]
+        if summary.mask_sources:
+            lines += [
+                "",
+                "Mask sources of the accepted pastes: "
+                + ", ".join(f"{k} {v}" for k, v in summary.mask_sources.items())
+                + ".",
+            ]
     if summary.notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in summary.notes]
     return "\n".join(lines) + "\n"
