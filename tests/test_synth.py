@@ -539,3 +539,30 @@ def test_context_placement_turns_a_short_to_bridge_two_traces(alternatives):
             assert rendered.pastes[0]["orientation"] == [False, False, 1]
             assert rendered.pastes[0]["footprint_score"] > 0.97
     assert all(joins) if alternatives else not any(joins)
+
+
+def test_bank_published_meanwhile_by_another_run_is_kept(tmp_path, monkeypatch):
+    """Two synth runs on the same train files build the same cached bank at once: the one that
+    publishes second must keep the first one's bank (which that run is reading), not delete it."""
+    from factory.synth import bank as bank_module
+
+    dataset = load_dataset(make_tiny_dataset(tmp_path / "real"))
+    cache = tmp_path / "cache"
+    first = bank_module.build_bank(dataset, cache)
+    published = cache / "bank" / first.key
+    marker = published / "still-here"
+    marker.write_text("the first run's bank")
+    real_is_file = Path.is_file
+    calls = {"n": 0}
+
+    def index_missing_on_first_look(path):  # simulate: not published yet when we looked
+        if path.name == "index.json" and path.parent == published and calls["n"] == 0:
+            calls["n"] += 1
+            return False
+        return real_is_file(path)
+
+    monkeypatch.setattr(Path, "is_file", index_missing_on_first_look)
+    second = bank_module.build_bank(dataset, cache)
+    assert calls["n"] == 1 and marker.is_file()  # the published bank was not replaced
+    assert second.by_id().keys() == first.by_id().keys()
+    assert not list((cache / "bank").glob(".bank-*"))  # our staging copy was cleaned up

@@ -354,9 +354,20 @@ def build_bank(dataset: Dataset, cache_root: Path, *, guard=None, progress=None)
             staging / "index.json",
             {"version": BANK_VERSION, "key": key, "skipped": skipped, "patches": infos},
         )
-        if path.exists():
-            shutil.rmtree(path)
-        staging.rename(path)
+        # Another run on the same train files may have published this key meanwhile (two
+        # synth runs started together): the content is the same, keep theirs, never delete a
+        # bank another process may be reading.
+        if (path / "index.json").is_file():
+            shutil.rmtree(staging, ignore_errors=True)
+        else:
+            if path.exists():  # a leftover without index.json: not a finished bank
+                shutil.rmtree(path, ignore_errors=True)
+            try:
+                staging.rename(path)
+            except OSError:  # lost the race to publish: theirs is complete
+                if not (path / "index.json").is_file():
+                    raise
+                shutil.rmtree(staging, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
