@@ -311,6 +311,8 @@ def test_parallel_trainings_match_sequential_ones(real_and_synth, tmp_path):
         assert len(runs) == 2
         results[parallel] = [json.loads(p.read_text()) for p in runs]
         assert {r["parallel"] for r in results[parallel]} == {parallel}
+        report = (out / "report.md").read_text()
+        assert ("trainings ran at once" in report) == (parallel > 1)
     for one, two in zip(results[1], results[2], strict=True):
         # same seeds and budgets (the train lists name their own run folder)
         assert {**one["spec"], "train_list_sha256": 0} == {**two["spec"], "train_list_sha256": 0}

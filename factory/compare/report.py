@@ -139,6 +139,7 @@ def _setting_summary(key, arms, class_names, config, run_dir) -> dict:
             "train_seconds": mean_std([r["train"]["train_seconds"] for r in runs]),
             "best_epoch": [r["train"]["best_epoch"] for r in runs],
             "convergence": convergence([r["train"]["curve"] for r in runs]),
+            "parallel": max(r.get("parallel", 1) for r in runs),
         }  # fmt: skip
     comparisons = []
     if REAL_ARM in arms:
@@ -348,6 +349,12 @@ def _render_setting(setting: dict, class_names: list[str]) -> list[str]:
             f"{', '.join(str(e) for e in data['best_epoch'])} | {data['convergence']['status']} |"
         )
     lines.append("")
+    parallel = max(data.get("parallel", 1) for data in setting["arms"].values())
+    if parallel > 1:
+        lines.append(
+            f"- CPU ms/img was timed while up to {parallel} trainings ran at once "
+            "(`--parallel`): it shows load, not the model's speed; time it with `--parallel 1`."
+        )
     for arm, data in setting["arms"].items():
         conv = data["convergence"]
         if conv["status"] != "levelled":
