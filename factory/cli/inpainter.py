@@ -20,7 +20,10 @@ def train_inpainter_command(
         typer.Option("--out", help="Model folder (default: outputs/inpainter-<dataset>)."),
     ] = None,
     preset: Annotated[
-        str, typer.Option(help="quick (about 12 min on 2 CPU cores) or full (for a GPU).")
+        str,
+        typer.Option(
+            help="quick (about 9 min on 2 idle CPU cores, 1 on a GPU) or full (for a GPU)."
+        ),
     ] = "quick",
     steps: Annotated[
         int | None, typer.Option(help="Training steps (overrides the preset).")
