@@ -92,7 +92,12 @@ def test_blend_is_pure():
     assert np.array_equal(background, copy)
 
 
-def test_registry_unknown_and_custom():
+def test_registry_unknown_and_custom(monkeypatch):
+    import factory.blend as blend_module
+
+    # the registry is process-wide: the custom blender must not leak into other tests
+    monkeypatch.setattr(blend_module, "_REGISTRY", dict(blend_module._REGISTRY))
+    monkeypatch.setattr(blend_module, "_CONFIG_KEYS", dict(blend_module._CONFIG_KEYS))
     with pytest.raises(FactoryError, match="unknown blend method 'nope'; available: "):
         get_blender("nope")
 
