@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=100, help="synth --per-class")
     parser.add_argument("--max-synthetic-ratio", type=float, default=3.0)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--parallel", type=int, default=1, help="trainings at once")
     parser.add_argument("--arm", action="append", help="train only these arms now (e.g. real)")
     parser.add_argument(
         "--run-name", default="run", help="run folder under --work (one per budget)"
@@ -74,6 +75,7 @@ def main() -> None:
         synth_options={"max_synthetic_ratio": args.max_synthetic_ratio, "workers": 1},
         device=args.device,
         only_arms=args.arm,
+        parallel=args.parallel,
         command=" ".join(["python", "bench/bench_compare_deeppcb.py", *sys.argv[1:]]),
     )
 
