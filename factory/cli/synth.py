@@ -67,8 +67,17 @@ def synth(
         str, typer.Option(help="auto (clean, references, unlabelled; else inpaint) or inpaint.")
     ] = "auto",
     region_mask: Annotated[
-        Path | None, typer.Option(help="Mask image (non-zero = allowed) for placement.")
+        Path | None,
+        typer.Option(
+            help="Where defects may go (non-zero = allowed): one mask image for every "
+            "background, or a folder of masks named after the backgrounds' source files "
+            "(<stem>.png); a background without one is used whole."
+        ),
     ] = None,
+    region_mask_required: Annotated[
+        bool,
+        typer.Option(help="With a --region-mask folder: leave out backgrounds without a mask."),
+    ] = False,
     no_flip: Annotated[
         list[str] | None, typer.Option(help="Class (or 'all') never mirrored; repeatable.")
     ] = None,
@@ -140,6 +149,8 @@ def synth(
     Example: factory synth outputs/deeppcb --per-class 200 --workers 2 --out outputs/synth/pcb
 
     Example: factory synth --method poisson=0.5,diffusion=0.5 --inpainter outputs/inpainter
+
+    Example: factory synth outputs/deeppcb --region-mask masks/pcb --region-mask-required
     """
     from factory.paths import outputs_root, resolve_dataset
     from factory.synth import SynthOptions, merge_shards, run_synth
@@ -167,6 +178,7 @@ def synth(
         no_turn=list(no_turn or []),
         turn=list(turn or []),
         region_mask=region_mask,
+        region_mask_required=region_mask_required,
         image_format=image_format,
         jpeg_quality=jpeg_quality,
         blend_config=_diffusion_config(method, inpainter, inpaint_model, prompts),

@@ -67,6 +67,8 @@ class SynthOptions:
     no_flip: list[str] = field(default_factory=list)
     no_turn: list[str] = field(default_factory=list)
     turn: list[str] = field(default_factory=list)
+    # An image (one mask for every background) or a folder of ``<background stem>.<ext>``
+    # masks (see factory.synth.regions); non-zero = allowed.
     region_mask: Path | None = None
     cache_dir: Path | None = None
     method: str = "poisson"
@@ -78,6 +80,9 @@ class SynthOptions:
     jpeg_quality: int | None = None  # None: estimated from the sources (95 if unknown)
     diffusion_mask: str = "real"
     mask_library: Path | None = None  # None: DEFAULT_MASK_LIBRARY
+    # With a folder of per-background region masks: leave out backgrounds that have none
+    # (default: they are used whole, minus the border).
+    region_mask_required: bool = False
 
     def __post_init__(self) -> None:
         def bad(name: str, expected: str, value) -> FactoryError:
@@ -124,6 +129,8 @@ class SynthOptions:
             raise bad("jpeg_quality", "in 1..100", self.jpeg_quality)
         if self.max_tries < 1:
             raise bad("max_tries", "at least 1", self.max_tries)
+        if self.region_mask_required and self.region_mask is None:
+            raise FactoryError("--region-mask-required needs --region-mask (a folder of masks)")
         from factory.blend import blend_configs, blender_names
 
         fractions = parse_method(self.method)
@@ -202,6 +209,8 @@ class SynthOptions:
         # hash (so --resume still matches) and their metadata bytes.
         if self.diffusion_mask == "real":
             data.pop("diffusion_mask")
+        if not self.region_mask_required:
+            data.pop("region_mask_required")
         if self.mask_library is None:
             data.pop("mask_library")
         else:

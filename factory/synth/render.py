@@ -57,6 +57,9 @@ class RenderConfig:
     min_changed_fraction: float = 0.15
     max_tries: int = 6
     region_mask: np.ndarray | None = None  # bool (H, W) of the allowed area, or None
+    # False: the defect's box centre must be allowed (one --region-mask image, as before);
+    # True: every defect pixel must be (per-background mask folders).
+    region_holds_defect: bool = False
 
 
 @dataclass
@@ -214,11 +217,28 @@ def candidate_grid(
     valid = np.ones((ys.size, xs.size), bool)
     if occupied_integral[-1, -1] > 0:  # something was pasted already: keep clear of it
         valid = _free_of_overlap(xs, ys, patch, occupied_integral, config, image_hw)
-    if config.region_mask is not None:
+    if config.region_mask is not None and config.region_holds_defect:
+        valid &= defect_inside(config.region_mask, patch.defect, m)
+    elif config.region_mask is not None:
         cx = np.clip(xs + (dx0 + dx1) // 2, 0, width - 1)
         cy = np.clip(ys + (dy0 + dy1) // 2, 0, height - 1)
         valid &= config.region_mask[np.ix_(cy, cx)]
     return int(x_lo), int(y_lo), valid
+
+
+def defect_inside(allowed: np.ndarray, defect: np.ndarray, margin: int) -> np.ndarray:
+    """Per top-left position of :func:`candidate_grid` (defect box kept ``margin`` px from
+    the edges): whether every defect pixel lands on an ``allowed`` pixel. Pure."""
+    dx0, dy0, dx1, dy1 = _bbox(defect)
+    height, width = allowed.shape
+    window = ~allowed[margin : height - margin, margin : width - margin]
+    shape = (window.shape[0] - (dy1 - dy0) + 1, window.shape[1] - (dx1 - dx0) + 1)
+    if dx1 <= dx0 or not window.any():
+        return np.ones(shape, bool)
+    core = defect[dy0:dy1, dx0:dx1].astype(np.float32)
+    # Count of defect pixels on forbidden ones; integers, so 0.5 absorbs the DFT's rounding.
+    hits = cv2.matchTemplate(window.astype(np.float32), core, cv2.TM_CCORR)
+    return hits < 0.5
 
 
 def _free_of_overlap(xs, ys, patch, occupied_integral, config, image_hw) -> np.ndarray:

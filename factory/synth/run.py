@@ -43,6 +43,14 @@ from factory.synth.bank import Bank, build_bank
 from factory.synth.encoding import DEFAULT_JPEG_QUALITY, SUFFIXES, encode_image, source_encoding
 from factory.synth.options import AUTO_BLENDS, AUTO_PILOT_SAMPLES, SynthOptions
 from factory.synth.plan import Plan, SamplePlan, make_plan
+from factory.synth.regions import OUTPUT_FOLDER as REGION_MASK_FOLDER
+from factory.synth.regions import (
+    RegionCache,
+    RegionMasks,
+    allowed_pixels,
+    match_backgrounds,
+    scan_folder,
+)
 from factory.synth.render import RenderConfig, render_sample
 
 PLAN_FILE = "plan.json"
@@ -104,6 +112,7 @@ class Context:
     class_stats: dict[str, dict] | None
     blend_pilot: dict | None = None
     mask_library: object = None  # factory.synth.shapes.MaskLibrary (--diffusion-mask library)
+    regions: RegionMasks | None = None  # --region-mask FOLDER: each background's own mask
 
 
 def prepare(dataset_root: Path, options: SynthOptions) -> Context:
@@ -113,14 +122,28 @@ def prepare(dataset_root: Path, options: SynthOptions) -> Context:
 
         mask_library = load_library(options.mask_library_dir())
     dataset = load_dataset(dataset_root)
+    folder_masks = None
+    if options.region_mask is not None and Path(options.region_mask).is_dir():
+        folder_masks = scan_folder(Path(options.region_mask))  # checked before the slow work
     guard = TestGuard.from_dataset(dataset)
     cache_root = Path(options.cache_dir) if options.cache_dir else outputs_root() / "cache"
     bank = build_bank(dataset, cache_root, guard=guard, progress=track)
     pool = collect_backgrounds(dataset, cache_root, guard=guard, mode=options.backgrounds)
-    region = None
-    if options.region_mask is not None:
-        region_image = read_mask(options.region_mask)
-        region = region_image > 0
+    region = regions = None
+    if folder_masks is not None:
+        regions, kept = match_backgrounds(
+            Path(options.region_mask),
+            folder_masks,
+            pool.backgrounds,
+            required=options.region_mask_required,
+        )
+        if regions.left_out:
+            reason = "without a region mask (--region-mask-required)"
+            pool = replace(
+                pool, backgrounds=kept, skipped={**pool.skipped, reason: len(regions.left_out)}
+            )
+    elif options.region_mask is not None:
+        region = allowed_pixels(read_mask(options.region_mask), options.region_mask)
         sizes = {(b.height, b.width) for b in pool.backgrounds}
         if sizes != {region.shape}:
             raise FactoryError(
@@ -137,11 +160,14 @@ def prepare(dataset_root: Path, options: SynthOptions) -> Context:
         min_changed_fraction=options.min_changed_fraction,
         max_tries=options.max_tries,
         region_mask=region,
+        region_holds_defect=regions is not None,
     )
     class_stats = _class_stats(bank, dataset.class_names)
     pilot = None
     if options.blend == "auto" and options.uses_poisson:
-        pilot = choose_blend(dataset, bank, pool, infos, real_train, options, config, class_stats)
+        pilot = choose_blend(
+            dataset, bank, pool, infos, real_train, options, config, class_stats, regions
+        )
         options = replace(options, blend=pilot["chosen"])
     mask_shapes = None
     if mask_library is not None:
@@ -164,6 +190,8 @@ def prepare(dataset_root: Path, options: SynthOptions) -> Context:
         for name, mask in sorted(mask_library.masks.items()):
             digest.update(name.encode() + repr(mask.shape).encode() + np.packbits(mask).tobytes())
     digest.update(json.dumps([s.to_dict() for s in plan.samples], sort_keys=True).encode())
+    if regions is not None:  # other masks under the same names are another plan
+        digest.update("\n".join(regions.digest_items()).encode())
     return Context(
         dataset,
         bank,
@@ -176,6 +204,7 @@ def prepare(dataset_root: Path, options: SynthOptions) -> Context:
         class_stats,
         pilot,
         mask_library,
+        regions,
     )
 
 
@@ -200,7 +229,9 @@ def sample_suffix(options: SynthOptions) -> str:
     return SUFFIXES[options.image_format]
 
 
-def choose_blend(dataset, bank, pool, infos, real_train, options, config, class_stats) -> dict:
+def choose_blend(
+    dataset, bank, pool, infos, real_train, options, config, class_stats, regions=None
+) -> dict:
     """``--blend auto``: render the first plan samples with every candidate blend and keep
     the one whose pastes score best (mean :func:`factory.quality.score_sample` score).
     For the poisson share of a ``--method`` mix the candidates are the Poisson blends only
@@ -216,6 +247,7 @@ def choose_blend(dataset, bank, pool, infos, real_train, options, config, class_
 
     backgrounds = pool.by_id()
     patches = bank.by_id()
+    region_cache = RegionCache()
     scores = {}
     mixed = len(options.method_fractions()) > 1
     candidates = tuple(b for b in AUTO_BLENDS if b.startswith("poisson")) if mixed else AUTO_BLENDS
@@ -236,7 +268,8 @@ def choose_blend(dataset, bank, pool, infos, real_train, options, config, class_
         for sample in plan.samples[:AUTO_PILOT_SAMPLES]:
             background = read_image(backgrounds[sample.background_id].path)
             blenders = {blend: get_blender(blend, **trial.blend_config)}
-            rendered = render_sample(sample, background, patches, blenders, config)
+            sample_config = config_for(config, regions, sample.background_id, region_cache)
+            rendered = render_sample(sample, background, patches, blenders, sample_config)
             if not rendered.pastes:
                 continue
             stats = None
@@ -253,6 +286,16 @@ def choose_blend(dataset, bank, pool, infos, real_train, options, config, class_
         "scores": scores,
         "why": f"best mean quality score over the first {AUTO_PILOT_SAMPLES} samples",
     }
+
+
+def config_for(
+    config: RenderConfig, regions: RegionMasks | None, background_id: str, cache: RegionCache
+) -> RenderConfig:
+    """The render config of one background: with a mask folder, its own region mask."""
+    if regions is None:
+        return config
+    path = regions.mask_path(background_id)
+    return replace(config, region_mask=None if path is None else cache.get(path))
 
 
 def _quality_module():
@@ -296,6 +339,7 @@ def _init_state(ctx: Context, work: Path) -> None:
         samples={s.index: s for s in ctx.plan.samples},
         blenders={name: get_blender(name, **configs.get(name, {})) for name in used},
         bg_cache={},
+        region_cache=RegionCache(),
     )
 
 
@@ -320,12 +364,13 @@ def render_one(index: int) -> dict:
     work: Path = _STATE["work"]
     sample: SamplePlan = _STATE["samples"][index]
     background = _background(sample.background_id)
+    config = config_for(ctx.config, ctx.regions, sample.background_id, _STATE["region_cache"])
     rendered = render_sample(
         sample,
         background,
         _STATE["patches"],
         _STATE["blenders"],
-        ctx.config,
+        config,
         mask_library=ctx.mask_library,
     )
     quality = _quality_module()
@@ -443,6 +488,8 @@ def _manifest_record(ctx: Context, sample: SamplePlan, rendered, sample_quality)
         },
         "pastes": pastes,
     }
+    if ctx.regions is not None:  # only with a mask folder, so other manifests keep their bytes
+        record["background"]["region_mask"] = ctx.regions.output_path(background.background_id)
     if sample_quality is not None:
         record["quality"] = {k: v for k, v in sample_quality.items() if k != "pastes"}
     return record
@@ -673,6 +720,21 @@ def _summarize(ctx, out, work, indices, start, rendered_now) -> SynthSummary:
     for p in ctx.bank.patches:
         methods[p.info.class_name][p.info.mask_method] += 1
     notes = []
+    regions = None
+    if ctx.regions is not None:
+        regions = {
+            "folder": str(ctx.regions.folder),
+            "with_mask": ctx.regions.with_mask,
+            "whole_image": len(pool.backgrounds) - ctx.regions.with_mask,
+            "left_out": len(ctx.regions.left_out),
+            "unmatched": list(ctx.regions.unmatched),
+        }
+        notes.append(_region_note(regions, len(pool.backgrounds), ctx.options.border_margin))
+        if ctx.regions.unmatched:
+            notes.append(
+                f"{len(ctx.regions.unmatched)} region mask file(s) match no background "
+                f"(ignored): {', '.join(ctx.regions.unmatched)}"
+            )
     if pool.inpainted:
         notes.append(
             "the dataset has no clean images: backgrounds were made by inpainting the labelled "
@@ -699,6 +761,7 @@ def _summarize(ctx, out, work, indices, start, rendered_now) -> SynthSummary:
             "kinds": dict(kinds),
             "inpainted": pool.inpainted,
             "skipped": pool.skipped,
+            **({"region_masks": regions} if regions is not None else {}),
         },
         bank={
             "patches": len(ctx.bank.patches),
@@ -734,6 +797,17 @@ def _summarize(ctx, out, work, indices, start, rendered_now) -> SynthSummary:
             dict(sorted(mask_sources.items())) if ctx.options.diffusion_mask != "real" else None
         ),
     )
+
+
+def _region_note(regions: dict, count: int, border: int) -> str:
+    note = (
+        f"region masks ({regions['folder']}): {regions['with_mask']} of {count} backgrounds had one"
+    )
+    if regions["whole_image"]:
+        note += f", {regions['whole_image']} used whole (minus the {border} px border)"
+    if regions["left_out"]:
+        note += f"; {regions['left_out']} without one left out (--region-mask-required)"
+    return note
 
 
 def assemble(
@@ -784,6 +858,10 @@ def assemble(
             )
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(info.path, target)
+            region_path = ctx.regions.mask_path(background_id) if ctx.regions else None
+            if region_path is not None:
+                (staging / REGION_MASK_FOLDER).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(region_path, staging / REGION_MASK_FOLDER / region_path.name)
         for patch_id in sorted(used_patches):
             folder = staging / "sources" / "patches"
             folder.mkdir(parents=True, exist_ok=True)
