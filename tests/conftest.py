@@ -81,3 +81,16 @@ def make_tiny_dataset(
 @pytest.fixture
 def tiny_dataset(tmp_path: Path) -> Path:
     return make_tiny_dataset(tmp_path / "tiny")
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch) -> Path:
+    """A tmp folder that is also the outputs root (caches, default outputs)."""
+    monkeypatch.setenv("FACTORY_OUTPUTS", str(tmp_path / "outputs"))
+    return tmp_path
+
+
+@pytest.fixture
+def tiny(env: Path) -> Path:
+    """The synth tests' dataset: 12 labelled train images, backgrounds clean/clean_00..03.png."""
+    return make_tiny_dataset(env / "tiny", per_split={"train": 12, "val": 3, "test": 3})

@@ -21,17 +21,6 @@ from tests.conftest import make_tiny_dataset
 OUTPUT_PARTS = ("images", "labels", "masks", "manifest.jsonl", "sources", "data.yaml")
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch) -> Path:
-    monkeypatch.setenv("FACTORY_OUTPUTS", str(tmp_path / "outputs"))
-    return tmp_path
-
-
-@pytest.fixture
-def tiny(env: Path) -> Path:
-    return make_tiny_dataset(env / "tiny", per_split={"train": 12, "val": 3, "test": 3})
-
-
 def opts(**kw) -> SynthOptions:
     return SynthOptions(**{"per_class": 4, "max_per_image": 2, **kw})
 

@@ -58,12 +58,6 @@ def data(tmp_path_factory) -> tuple[Path, Path]:
     return dataset, root / "model"
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch) -> Path:
-    monkeypatch.setenv("FACTORY_OUTPUTS", str(tmp_path / "outputs"))
-    return tmp_path
-
-
 def diffusion_opts(model: Path, **kw) -> SynthOptions:
     base = {
         "per_class": 3,

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 from typer.testing import CliRunner
 
 from factory.cli import app
@@ -18,18 +17,6 @@ from tests.conftest import make_tiny_dataset
 
 runner = CliRunner()
 SIZE = 64
-
-
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch) -> Path:
-    monkeypatch.setenv("FACTORY_OUTPUTS", str(tmp_path / "outputs"))
-    return tmp_path
-
-
-@pytest.fixture
-def tiny(env: Path) -> Path:
-    # Backgrounds: the four clean images clean/clean_00..03.png (every train image is labelled).
-    return make_tiny_dataset(env / "tiny", per_split={"train": 12, "val": 3, "test": 3})
 
 
 def allowed(x0: int, y0: int, x1: int, y1: int) -> np.ndarray:
