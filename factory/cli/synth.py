@@ -64,7 +64,11 @@ def synth(
         float | None, typer.Option(help="Drop samples whose quality score is below Q (0-1).")
     ] = None,
     backgrounds: Annotated[
-        str, typer.Option(help="auto (clean, references, unlabelled; else inpaint) or inpaint.")
+        str,
+        typer.Option(
+            help="auto (clean, references, unlabelled; else inpaint), inpaint, or labelled "
+            "(paste onto the real train images, keeping their labels: copy-paste augmentation)."
+        ),
     ] = "auto",
     region_mask: Annotated[
         Path | None,

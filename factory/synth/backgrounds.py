@@ -4,7 +4,9 @@ Sources, in this order, all from the train side only: the dataset's ``clean/`` p
 paired clean references of train images (DeepPCB templates), and train images with no
 labels. When a dataset has none of these (NEU-DET), backgrounds are made by inpainting every
 labelled defect away from train images whose defects cover a small enough part of the image;
-the summary says so. Every background passes the :class:`TestGuard`: a test image or a near
+the summary says so. ``labelled`` mode instead pastes onto the real train images themselves,
+keeping their labels (copy-paste augmentation): every synthetic image then still carries the
+real defects of its background, so a synthetic view is not a real view lost. Every background passes the :class:`TestGuard`: a test image or a near
 duplicate of one (for example the template of a test image) is skipped and counted.
 """
 
@@ -41,6 +43,9 @@ class BackgroundInfo:
     path: Path  # where the pixels are read from (the source file or a cached inpainted PNG)
     width: int
     height: int
+    # ``labelled`` mode: the background's own real labels, kept in the output as they are and
+    # kept clear of pastes, as (class_id, x0, y0, x1, y1) in pixels (floats, as labelled).
+    kept_labels: tuple[tuple[int, float, float, float, float], ...] = ()
 
 
 @dataclass
@@ -139,7 +144,8 @@ def _disc(radius: int) -> np.ndarray:
 def collect_backgrounds(
     dataset: Dataset, cache_root: Path, *, guard, mode: str = "auto"
 ) -> BackgroundPool:
-    """Gather clean backgrounds (``mode``: ``auto``, or ``inpaint`` to force inpainting)."""
+    """Gather backgrounds (``mode``: ``auto``; ``inpaint`` to force inpainting; ``labelled``
+    for the labelled train images themselves, their labels kept)."""
     skipped: dict[str, int] = {}
 
     def skip(reason: str) -> None:
@@ -184,8 +190,26 @@ def collect_backgrounds(
                 skipped[f"references of {split} images (not train)"] = refs
         if found:
             return BackgroundPool(found, skipped, inpainted=False)
+    elif mode == "labelled":
+        for record in dataset.split("train"):
+            size = admit(record.image_path, "train image")
+            if size:
+                kept = tuple((a.class_id, *_clip_xyxy(a.xyxy, size)) for a in record.annotations)
+                found.append(
+                    BackgroundInfo(
+                        f"labelled-{_safe(record.stem)}",
+                        "labelled-train",
+                        str(record.image_path.relative_to(root)),
+                        record.image_path,
+                        *size,
+                        kept_labels=kept,
+                    )
+                )
+        if not found:
+            raise FactoryError(f"{root}: --backgrounds labelled: the train split has no images")
+        return BackgroundPool(found, skipped, inpainted=False)
     elif mode != "inpaint":
-        raise FactoryError(f"backgrounds must be 'auto' or 'inpaint', got {mode!r}")
+        raise FactoryError(f"backgrounds must be 'auto', 'inpaint' or 'labelled', got {mode!r}")
     found = _inpainted(dataset, cache_root, guard, skip)
     if not found:
         raise FactoryError(
@@ -194,6 +218,12 @@ def collect_backgrounds(
             f"{MAX_INPAINT_FRACTION:.0%} of it (so inpainting them away would invent most of it)"
         )
     return BackgroundPool(found, skipped, inpainted=True)
+
+
+def _clip_xyxy(xyxy, size_wh) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = (float(v) for v in xyxy)
+    width, height = size_wh
+    return (max(0.0, x0), max(0.0, y0), min(float(width), x1), min(float(height), y1))
 
 
 def _inpainted(dataset: Dataset, cache_root: Path, guard, skip) -> list[BackgroundInfo]:

@@ -9,7 +9,7 @@ from factory.errors import FactoryError
 from factory.synth.encoding import IMAGE_FORMATS
 
 PLACEMENTS = ("context", "random")
-BACKGROUND_MODES = ("auto", "inpaint")
+BACKGROUND_MODES = ("auto", "inpaint", "labelled")
 AUTO_BLENDS = ("poisson-normal", "poisson-mixed", "alpha")
 AUTO_PILOT_SAMPLES = 12
 # --blend choices for the poisson share of a --method mix (alpha is a method of its own there).

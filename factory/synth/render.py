@@ -515,15 +515,22 @@ def render_sample(
     blenders: dict,
     config: RenderConfig,
     mask_library=None,
+    keep_clear_xyxy: tuple[tuple[int, int, int, int], ...] = (),
 ) -> RenderedSample:
     """Paste every planned defect of ``plan`` onto ``background`` (pure, see module doc).
 
     ``mask_library``: the :class:`factory.synth.shapes.MaskLibrary` of drawn library masks.
+    ``keep_clear_xyxy``: boxes already on the background (its real defects, with
+    ``--backgrounds labelled``) that pastes must not cover, like earlier pastes.
     """
     hw = background.shape[:2]
     out = background.copy()
     grey = _grey(background)
     occupied = np.zeros(hw, np.uint8)
+    for x0, y0, x1, y1 in keep_clear_xyxy:
+        occupied[max(0, y0) : max(0, y1), max(0, x0) : max(0, x1)] = 1
+    if keep_clear_xyxy:
+        occupied = cv2.dilate(occupied, _disc(2))
     background_split = otsu_split(grey)
     result = RenderedSample(image=out)
     for j, paste in enumerate(plan.pastes):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import multiprocessing
 import os
 import shutil
@@ -269,7 +270,14 @@ def choose_blend(
             background = read_image(backgrounds[sample.background_id].path)
             blenders = {blend: get_blender(blend, **trial.blend_config)}
             sample_config = config_for(config, regions, sample.background_id, region_cache)
-            rendered = render_sample(sample, background, patches, blenders, sample_config)
+            rendered = render_sample(
+                sample,
+                background,
+                patches,
+                blenders,
+                sample_config,
+                keep_clear_xyxy=kept_boxes(backgrounds[sample.background_id]),
+            )
             if not rendered.pastes:
                 continue
             stats = None
@@ -372,6 +380,7 @@ def render_one(index: int) -> dict:
         _STATE["blenders"],
         config,
         mask_library=ctx.mask_library,
+        keep_clear_xyxy=kept_boxes(ctx.backgrounds[sample.background_id]),
     )
     quality = _quality_module()
     sample_quality = None
@@ -397,7 +406,9 @@ def render_one(index: int) -> dict:
     record["_dropped"] = dropped
     record["_failures"] = [list(f) for f in rendered.failures]
     record["_tries"] = rendered.tries
-    record["_labels"] = [
+    # The background's own real labels first (--backgrounds labelled), then the pastes.
+    record["_labels"] = [list(label) for label in ctx.backgrounds[sample.background_id].kept_labels]
+    record["_labels"] += [
         [int(c), *map(int, box)]
         for c, box in zip(rendered.class_ids, rendered.boxes_xyxy, strict=True)
     ]
@@ -413,6 +424,14 @@ def render_one(index: int) -> dict:
     tmp.write_text(json.dumps(record, sort_keys=False))
     os.replace(tmp, folder / f"{sample.sample_id}.json")
     return {"index": index, "dropped": dropped}
+
+
+def kept_boxes(background: BackgroundInfo) -> tuple[tuple[int, int, int, int], ...]:
+    """The boxes of a background's own real labels (empty unless --backgrounds labelled)."""
+    return tuple(
+        (math.floor(x0), math.floor(y0), math.ceil(x1), math.ceil(y1))
+        for _, x0, y0, x1, y1 in background.kept_labels
+    )
 
 
 def _write_atomic_bytes(path: Path, data: bytes) -> None:
@@ -488,6 +507,12 @@ def _manifest_record(ctx: Context, sample: SamplePlan, rendered, sample_quality)
         },
         "pastes": pastes,
     }
+    if background.kept_labels:  # only with --backgrounds labelled: other manifests keep bytes
+        names = ctx.dataset.class_names
+        record["background"]["kept_labels"] = [
+            {"class": names[c], "class_id": c, "xyxy": [x0, y0, x1, y1]}
+            for c, x0, y0, x1, y1 in background.kept_labels
+        ]
     if ctx.regions is not None:  # only with a mask folder, so other manifests keep their bytes
         record["background"]["region_mask"] = ctx.regions.output_path(background.background_id)
     if sample_quality is not None:
@@ -679,7 +704,7 @@ def _summarize(ctx, out, work, indices, start, rendered_now) -> SynthSummary:
     made_by_blend: Counter = Counter()
     mask_sources: Counter = Counter()
     failures: dict[str, Counter] = {n: Counter() for n in names}
-    kept_count = tries = quality_dropped = 0
+    kept_count = tries = quality_dropped = kept_real = 0
     quality_values = []
     for r in _records(work, indices):
         tries += r["_tries"]
@@ -687,6 +712,7 @@ def _summarize(ctx, out, work, indices, start, rendered_now) -> SynthSummary:
             failures[class_name][reason] += 1
         if r["_dropped"] is None:
             kept_count += 1
+            kept_real += len(r["background"].get("kept_labels", ()))
             synthetic.update(p["class"] for p in r["pastes"])
             made_by_blend.update(p["blend"] for p in r["pastes"])
             mask_sources.update(p["mask_source"] for p in r["pastes"] if "mask_source" in p)
@@ -735,6 +761,12 @@ def _summarize(ctx, out, work, indices, start, rendered_now) -> SynthSummary:
                 f"{len(ctx.regions.unmatched)} region mask file(s) match no background "
                 f"(ignored): {', '.join(ctx.regions.unmatched)}"
             )
+    if ctx.options.backgrounds == "labelled":
+        notes.append(
+            "backgrounds are the real train images with their labels kept (--backgrounds "
+            f"labelled): the synthetic images also hold {kept_real} copies of real "
+            "labelled defects, on top of the new pastes counted here"
+        )
     if pool.inpainted:
         notes.append(
             "the dataset has no clean images: backgrounds were made by inpainting the labelled "
