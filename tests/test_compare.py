@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -175,6 +176,39 @@ def test_train_only_real_arm_first(real_and_synth, tmp_path, fake_training):
     assert len(fake_training.calls) == 2  # the real arm was kept
 
 
+def test_finished_training_can_be_copied_into_another_run(real_and_synth, tmp_path, fake_training):
+    """The spec digests the train list relative to its run folder, so a real arm trained in
+    one run is reused by a run in another folder (here with another synthetic set), and
+    result files that hashed the absolute train.txt (older runs) still count as finished."""
+    real, synth = real_and_synth
+    common = [str(real), "--seeds", "1", "--budget", "32", "--epochs", "2", "--batch", "8",
+              "--imgsz", "32", "--bootstrap", "100"]  # fmt: skip
+    first = tmp_path / "first"
+    assert invoke(*common, "--arm", "real", "--out", str(first)).exit_code == 0
+    assert len(fake_training.calls) == 1
+    second = tmp_path / "second"
+    with_synth = [*common, "--synthetic", str(synth), "--out", str(second)]
+    assert invoke(*with_synth, "--arm", "real+synthetic").exit_code == 0
+    assert len(fake_training.calls) == 2
+    key = "real-all_ratio-all_img-32"
+    shutil.copytree(first / "runs" / key / "real", second / "runs" / key / "real")
+    assert invoke(*with_synth).exit_code == 0
+    assert len(fake_training.calls) == 2  # the copied real arm was reused
+    # An older result whose spec holds sha256(train.txt) is still finished.
+    result_file = second / "runs" / key / "real" / "seed-0" / "result.json"
+    record = json.loads(result_file.read_text())
+    train_txt = second / "data" / key / "real" / "train.txt"
+    record["spec"]["train_list_sha256"] = hashlib.sha256(train_txt.read_bytes()).hexdigest()
+    result_file.write_text(json.dumps(record))
+    assert invoke(*with_synth).exit_code == 0
+    assert len(fake_training.calls) == 2
+    # A changed train list is not finished.
+    record["spec"]["train_list_sha256"] = "0" * 64
+    result_file.write_text(json.dumps(record))
+    assert invoke(*with_synth).exit_code == 0
+    assert len(fake_training.calls) == 3
+
+
 def test_refuses_training_on_a_test_image(real_and_synth, tmp_path, fake_training):
     real, synth = real_and_synth
     test_image = sorted((real / "images" / "test").iterdir())[0]
@@ -314,8 +348,8 @@ def test_parallel_trainings_match_sequential_ones(real_and_synth, tmp_path):
         report = (out / "report.md").read_text()
         assert ("trainings ran at once" in report) == (parallel > 1)
     for one, two in zip(results[1], results[2], strict=True):
-        # same seeds and budgets (the train lists name their own run folder)
-        assert {**one["spec"], "train_list_sha256": 0} == {**two["spec"], "train_list_sha256": 0}
+        # same seeds, budgets and train lists (digested relative to each run folder)
+        assert one["spec"] == two["spec"]
         assert one["metrics"]["map50_95"] == two["metrics"]["map50_95"]
     result = invoke(*args, "--out", str(tmp_path / "bad"), "--parallel", "0")
     assert result.exit_code == 1

@@ -66,7 +66,7 @@ def test_real_labels_are_kept_and_pastes_keep_clear_of_them(tiny: Path, env: Pat
         if changed.ndim == 3:
             changed = changed.any(axis=2)
         for label in kept:
-            x0, y0, x1, y1 = (int(round(v)) for v in label["xyxy"])
+            x0, y0, x1, y1 = (round(v) for v in label["xyxy"])
             assert not changed[y0:y1, x0:x1].any(), "a paste covered a real defect"
             for paste in record["pastes"]:
                 assert intersection(paste["xyxy"], label["xyxy"]) == 0

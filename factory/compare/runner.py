@@ -256,7 +256,7 @@ def run_compare(
         folder = run_dir / "runs" / setting.key / _safe(arm.name) / f"seed-{index}"
         spec = _train_spec(options, setting, budget, data_yaml, folder, index, device)
         spec_record = _spec_record(spec, data_yaml)
-        if not _finished(folder, spec_record):
+        if not _finished(folder, spec_record, data_yaml):
             pending.append((spec, spec_record, setting, arm, index, folder))
     last_report = time.monotonic()
     with make_progress() as progress:
@@ -375,15 +375,28 @@ def _spec_record(spec, data_yaml: Path) -> dict:
         "freeze": spec.freeze,
         "freeze_epochs": spec.freeze_epochs,
         "hyperparameters": spec.hyperparameters,
-        "train_list_sha256": sha256_file(Path(data_yaml).parent / "train.txt"),
+        "train_list_sha256": train_list_digest(Path(data_yaml).parent),
     }
 
 
-def _finished(folder: Path, spec_record: dict) -> bool:
+def train_list_digest(arm_folder: Path) -> str:
+    """sha256 of the arm's ``train.txt`` with every entry relative to the arm folder: the same
+    training list gives the same digest in any run folder, so a finished training can be
+    copied into another run (for example a real arm shared by several synthetic sets)."""
+    arm_folder = Path(arm_folder).resolve()
+    lines = (arm_folder / "train.txt").read_text().splitlines()
+    relative = [str(Path(line).relative_to(arm_folder)) for line in lines]
+    return hashlib.sha256(("\n".join(relative) + "\n").encode()).hexdigest()
+
+
+def _finished(folder: Path, spec_record: dict, data_yaml: Path) -> bool:
     path = folder / RESULT_FILE
     if not path.is_file():
         return False
-    return json.loads(path.read_text()).get("spec") == spec_record
+    recorded = json.loads(path.read_text()).get("spec")
+    # Run folders from before train_list_digest hashed train.txt itself (absolute paths).
+    legacy = {**spec_record, "train_list_sha256": sha256_file(Path(data_yaml).parent / "train.txt")}
+    return recorded in (spec_record, legacy)
 
 
 def _train_and_evaluate(
@@ -393,9 +406,16 @@ def _train_and_evaluate(
     from factory.compare.metrics import build_match_table, detection_metrics
     from factory.compare.train import train
 
-    if (folder / RESULT_FILE).is_file():
-        (folder / RESULT_FILE).unlink()  # a stale result from another specification
+    # A result here is from another specification (a finished one was skipped), and so is a
+    # partial training whose spec.json differs: train from scratch, do not resume its stages.
+    spec_file = folder / "spec.json"
+    stale = (folder / RESULT_FILE).is_file() or (
+        spec_file.is_file() and json.loads(spec_file.read_text()) != spec_record
+    )
+    if stale:
+        shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    write_json(spec_file, spec_record)
     outcome = train(spec)
     weights = Path(outcome["best_weights"])
     test = dataset.split("test")
