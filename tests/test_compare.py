@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -207,6 +208,55 @@ def test_finished_training_can_be_copied_into_another_run(real_and_synth, tmp_pa
     result_file.write_text(json.dumps(record))
     assert invoke(*with_synth).exit_code == 0
     assert len(fake_training.calls) == 3
+
+
+def test_budget_sweep_checks_whether_real_only_levelled_off(
+    real_and_synth, tmp_path, fake_training, monkeypatch
+):
+    """--budget A,B trains every arm at each budget (one setting each) and the report says
+    whether real-only still gained from the larger budget."""
+    from factory.compare import evaluate
+
+    real, _ = real_and_synth
+    args = [str(real), "--arm", "real", "--budget", "32,64", "--epochs", "2", "--batch", "8",
+            "--imgsz", "32", "--seeds", "1", "--bootstrap", "100"]  # fmt: skip
+    flat = tmp_path / "flat"
+    assert invoke(*args, "--out", str(flat)).exit_code == 0
+    seen = [len(c["train_list"]) * c["arguments"]["epochs"] for c in fake_training.calls]
+    assert seen == [32, 64]
+    results = json.loads((flat / "results.json").read_text())
+    keys = {s["key"] for s in results["settings"]}
+    assert keys == {"real-all_ratio-all_img-32_seen-32", "real-all_ratio-all_img-32_seen-64"}
+    (check,) = results["budget_checks"]
+    assert check["status"] == "levelled" and check["gain"] == 0  # same predictions
+    assert (flat / "plots" / "map_vs_images_seen.png").is_file()
+    assert "**levelled off by 32 images seen**" in (flat / "report.md").read_text()
+
+    def better_with_budget(weights, records, imgsz, device):
+        # exact boxes for the larger budget, boxes 3 px off for the smaller one
+        detections = fake_predict(weights, records, imgsz, device)
+        if Path(weights).parts[-6].endswith("_seen-64"):
+            return [dataclasses.replace(d, pred_xyxy=d.gt_xyxy) for d in detections]
+        return detections
+
+    monkeypatch.setattr(evaluate, "predict_test", better_with_budget)
+    climbing = tmp_path / "climbing"
+    assert invoke(*args, "--out", str(climbing)).exit_code == 0
+    (check,) = json.loads((climbing / "results.json").read_text())["budget_checks"]
+    assert check["status"] == "climbing" and check["gain"] > 0.1
+    assert "real-only had **not levelled off** at 32" in (climbing / "report.md").read_text()
+    # one budget: no check, keys without the budget
+    single = tmp_path / "single"
+    assert invoke(*[a if a != "32,64" else "32" for a in args], "--out", str(single)).exit_code == 0
+    results = json.loads((single / "results.json").read_text())
+    assert results["budget_checks"] == []
+    assert results["settings"][0]["key"] == "real-all_ratio-all_img-32"
+    for bad, message in (
+        ("32,32", "--budget values must differ"),
+        ("0", "--budget must be positive"),
+    ):
+        result = invoke(*[a if a != "32,64" else bad for a in args], "--out", str(tmp_path / "x"))
+        assert result.exit_code == 1 and message in result.output, result.output
 
 
 def test_refuses_training_on_a_test_image(real_and_synth, tmp_path, fake_training):

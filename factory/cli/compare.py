@@ -35,6 +35,13 @@ def _split_list(text: str | None, option: str, kind) -> list | None:
     return values
 
 
+def _budgets(text: str | None) -> int | list[int] | None:
+    values = _split_list(text, "--budget", int)
+    if not values:
+        return None
+    return values[0] if len(values) == 1 else values
+
+
 def _synthetic_sets(values: list[str] | None) -> list[tuple[str, Path]]:
     sets = []
     for value in values or []:
@@ -94,8 +101,11 @@ def compare(
     seeds: Annotated[int | None, typer.Option(help="Trainings per arm (default 3).")] = None,
     seed: Annotated[int, typer.Option(help="Seed driving subsets, lists, trainings.")] = 0,
     budget: Annotated[
-        int | None,
-        typer.Option(help="Images seen per training, identical for every arm (default 30000)."),
+        str | None,
+        typer.Option(
+            help="Images seen per training, identical for every arm (default 30000); a comma "
+            "list (e.g. 6000,30000) sweeps it, to show whether real-only has levelled off."
+        ),
     ] = None,
     epochs: Annotated[
         int | None,
@@ -190,7 +200,7 @@ def compare(
         preset=preset,
         seed=seed,
         seeds=seeds,
-        images_seen=budget,
+        images_seen=_budgets(budget),
         epochs=epochs,
         batch=batch,
         imgsz=_split_list(imgsz, "--imgsz", int),

@@ -73,25 +73,31 @@ def load_synthetic_set(name: str, root: Path, real: Dataset) -> SyntheticSet:
 
 @dataclass(frozen=True)
 class Setting:
-    """One point of the sweep: real-data size, synthetic ratio, image size."""
+    """One point of the sweep: real-data size, synthetic ratio, image size, and the budget
+    when that is swept (``None`` otherwise, so unswept runs keep their keys)."""
 
     real_count: float | None  # None: all; < 1: fraction; else a count
     synthetic_ratio: float | None  # None: every synthetic image of the set
     imgsz: int
+    images_seen: int | None = None
 
     @property
     def key(self) -> str:
         real = "all" if self.real_count is None else f"{self.real_count:g}"
         ratio = "all" if self.synthetic_ratio is None else f"{self.synthetic_ratio:g}"
-        return f"real-{real}_ratio-{ratio}_img-{self.imgsz}"
+        key = f"real-{real}_ratio-{ratio}_img-{self.imgsz}"
+        return key if self.images_seen is None else f"{key}_seen-{self.images_seen}"
 
     def as_dict(self) -> dict:
-        return {
+        out = {
             "key": self.key,
             "real_count": self.real_count,
             "synthetic_ratio": self.synthetic_ratio,
             "imgsz": self.imgsz,
         }
+        if self.images_seen is not None:
+            out["images_seen"] = self.images_seen
+        return out
 
 
 def real_subset(train: list[ImageRecord], count: float | None, seed: int) -> list[ImageRecord]:

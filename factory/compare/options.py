@@ -61,7 +61,8 @@ class CompareOptions:
     preset: str | None = None
     seed: int = 0
     seeds: int | None = None
-    images_seen: int | None = None
+    # Images seen per training; a list sweeps the budget (one setting per value).
+    images_seen: int | list[int] | None = None
     epochs: int | None = None
     batch: int | None = None
     imgsz: list[int] | None = None
@@ -108,10 +109,24 @@ class CompareOptions:
         out.validate()
         return out
 
+    @property
+    def budgets(self) -> list[int]:
+        """The budget(s) in images seen, as a list (one value unless the budget is swept)."""
+        if isinstance(self.images_seen, list | tuple):
+            return [int(b) for b in self.images_seen]
+        return [] if self.images_seen is None else [int(self.images_seen)]
+
     def validate(self) -> None:
         checks = [
             (self.seeds >= 1, f"--seeds must be at least 1, got {self.seeds}"),
-            (self.images_seen >= 1, f"--budget must be positive, got {self.images_seen}"),
+            (
+                all(b >= 1 for b in self.budgets),
+                f"--budget must be positive, got {self.images_seen}",
+            ),
+            (
+                len(set(self.budgets)) == len(self.budgets),
+                f"--budget values must differ, got {self.images_seen}",
+            ),
             (self.batch >= 1, f"--batch must be at least 1, got {self.batch}"),
             (self.epochs is None or self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
             (all(s >= 32 for s in self.imgsz), f"--imgsz values must be >= 32, got {self.imgsz}"),

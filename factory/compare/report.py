@@ -17,7 +17,13 @@ from factory.compare import plots
 from factory.compare.arms import REAL_ARM
 from factory.compare.evaluate import load_detections
 from factory.compare.metrics import build_match_table
-from factory.compare.stats import bootstrap_difference, convergence, mean_std, verdict
+from factory.compare.stats import (
+    bootstrap_difference,
+    budget_convergence,
+    convergence,
+    mean_std,
+    verdict,
+)
 from factory.errors import FactoryError
 from factory.io import write_json
 
@@ -86,6 +92,7 @@ def write_report(run_dir: Path, *, plots: bool = True) -> Path:
         "trainings_missing": missing,
         "crosscheck": crosscheck,
         "settings": settings_out,
+        "budget_checks": budget_checks(settings_out),
         "trainings": [_strip(r) for r in results],
     }
     _plots(run_dir, out, class_names, draw=plots)
@@ -219,6 +226,7 @@ def _plots(run_dir: Path, out: dict, class_names: list[str], *, draw: bool = Tru
         ("real_count", "real training images"),
         ("synthetic_ratio", "synthetic images per real image"),
         ("imgsz", "image size (px)"),
+        ("images_seen", "images seen per training"),
     ):
         series = _sweep_series(out["settings"], field)
         if series:
@@ -228,18 +236,46 @@ def _plots(run_dir: Path, out: dict, class_names: list[str], *, draw: bool = Tru
             out["sweep_plots"].append(str(path.relative_to(run_dir)))
 
 
+SWEPT_FIELDS = ("real_count", "synthetic_ratio", "imgsz", "images_seen")
+
+
+def budget_checks(settings: list[dict]) -> list[dict]:
+    """With a budget sweep: per combination of the other swept fields, whether real-only's
+    test mAP50-95 still rose at the largest budget (see :func:`budget_convergence`)."""
+    groups: dict[tuple, list[tuple[int, float]]] = defaultdict(list)
+    for setting in settings:
+        seen = setting["setting"].get("images_seen")
+        real = setting["arms"].get(REAL_ARM)
+        if seen is None or real is None or real["metrics"]["map50_95"]["mean"] is None:
+            continue
+        others = tuple((f, setting["setting"].get(f)) for f in SWEPT_FIELDS if f != "images_seen")
+        groups[others].append((int(seen), real["metrics"]["map50_95"]["mean"]))
+    checks = []
+    for others, points in groups.items():
+        check = budget_convergence(points)
+        if check["status"] != "unknown":
+            varying = [
+                (f, v) for f, v in others
+                if len({s["setting"].get(f) for s in settings}) > 1
+            ]  # fmt: skip
+            check["where"] = ", ".join(f"{f}={_value(v)}" for f, v in varying)
+            checks.append(check)
+    return checks
+
+
 def _sweep_series(settings: list[dict], field: str) -> dict:
     """Points (x, mean, std) per line when ``field`` takes 2+ values: one line per arm, and
     per value of the other swept fields when they vary too."""
-    fields = ("real_count", "synthetic_ratio", "imgsz")
-    values = {s["setting"][field] for s in settings}
+    values = {s["setting"].get(field) for s in settings}
     if len(values) < 2 or (None in values and field != "real_count"):
         return {}
-    varying = [f for f in fields if f != field and len({s["setting"][f] for s in settings}) > 1]
+    varying = [
+        f for f in SWEPT_FIELDS if f != field and len({s["setting"].get(f) for s in settings}) > 1
+    ]
     series: dict[str, list] = defaultdict(list)
     for setting in settings:
         real_images = max(d["arm"]["real_images"] for d in setting["arms"].values())
-        suffix = ", ".join(f"{f}={_value(setting['setting'][f])}" for f in varying)
+        suffix = ", ".join(f"{f}={_value(setting['setting'].get(f))}" for f in varying)
         for arm, data in setting["arms"].items():
             # real-data size is plotted as the number of real images (fractions resolved)
             x = real_images if field == "real_count" else setting["setting"][field]
@@ -303,9 +339,14 @@ def render_markdown(out: dict, class_names: list[str]) -> str:
     ]  # fmt: skip
     for setting in out["settings"]:
         lines += _render_setting(setting, class_names)
-    if out.get("sweep_plots"):
+    if out.get("sweep_plots") or out.get("budget_checks"):
         lines += ["## Sweeps", ""]
-        lines += [f"![sweep]({p})" for p in out["sweep_plots"]] + [""]
+        for check in out.get("budget_checks", []):
+            where = f" ({check['where']})" if check["where"] else ""
+            lines += [f"- **Budget check**{where}: {check['sentence']}"]
+        if out.get("budget_checks"):
+            lines += [""]
+        lines += [f"![sweep]({p})" for p in out.get("sweep_plots", [])] + [""]
     check = out.get("crosscheck")
     if check:
         theirs, ours = check["ultralytics"], check["factory"]
@@ -364,6 +405,17 @@ def _render_setting(setting: dict, class_names: list[str]) -> list[str]:
                 else ""
             )
             lines.append(f"- `{arm}`: {conv['note']}{warning}.")
+    real = setting["arms"].get(REAL_ARM)
+    if (
+        real
+        and real["convergence"]["status"] == "levelled"
+        and "images_seen" not in setting["setting"]
+    ):
+        lines.append(
+            f"- `{REAL_ARM}` looks levelled within its training, but the learning rate decays to "
+            "its floor at the end of any budget, which flattens the tail by itself; only a larger "
+            "budget that no longer helps shows convergence (sweep it: `--budget A,B`)."
+        )
     lines.append("")
     if setting["comparisons"]:
         lines += ["### Verdict", ""]

@@ -188,10 +188,11 @@ def run_compare(
     say.print(f"compare: run folder: {run_dir}")
     val_images = link_split(dataset.split("val"), run_dir / "data" / "val", "val")
     test_yaml = _test_yaml(dataset, run_dir) if options.crosscheck else None
+    swept_budgets = options.budgets if len(options.budgets) > 1 else [None]
     settings = [
-        Setting(count, ratio, size)
-        for count, ratio, size in itertools.product(
-            options.real_count, options.synthetic_ratio, options.imgsz
+        Setting(count, ratio, size, seen)
+        for count, ratio, size, seen in itertools.product(
+            options.real_count, options.synthetic_ratio, options.imgsz, swept_budgets
         )
     ]
     planned = []
@@ -213,15 +214,14 @@ def run_compare(
                 )
             arms = [a for a in arms if a.name in options.only_arms]
         planned.append((setting, arms))
-    # One budget for every training of the run, so sweep points are comparable too.
-    budget = plan_budget(
-        options.images_seen,
-        options.batch,
-        max(a.size for _, arms in planned for a in arms),
-        options.epochs,
-    )
+    # One budget for every training of the run (or of each swept budget), so sweep points
+    # are comparable too.
+    largest = max(a.size for _, arms in planned for a in arms)
     jobs = []
     for setting, arms in planned:
+        budget = plan_budget(
+            setting.images_seen or options.budgets[0], options.batch, largest, options.epochs
+        )
         yamls = {}
         for arm in arms:
             check_no_test_files(arm, dataset)
