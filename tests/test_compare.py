@@ -104,8 +104,10 @@ def test_arms_receive_equal_budgets(real_and_synth, tmp_path, fake_training):
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     calls = fake_training.calls
-    # 2 real counts x 2 ratios x 4 arms (real, real+synthetic, real+more, synthetic-only) x 2 seeds
-    assert len(calls) == 2 * 2 * 4 * 2
+    # 2 real counts x (1 real arm shared by both ratios + 2 ratios x 3 arms: real+synthetic,
+    # real+more, synthetic-only) x 2 seeds
+    assert len(calls) == 2 * (1 + 2 * 3) * 2
+    assert sum("/real/" in c["arguments"]["data"] for c in calls) == 2 * 2
 
     def budget_free(arguments):
         return {k: v for k, v in arguments.items() if k not in ("data", "project", "seed")}
@@ -134,6 +136,14 @@ def test_arms_receive_equal_budgets(real_and_synth, tmp_path, fake_training):
         ratio = setting["setting"]["synthetic_ratio"]
         assert arms["real+synthetic"]["arm"]["synthetic_images"] == min(6, round(ratio * n_real))
     assert {s["setting"]["real_count"] for s in results["settings"]} == {4, None}
+    # the shared real arm is reported in both ratio settings (and no ratio-all setting is)
+    assert sorted(s["key"] for s in results["settings"]) == [
+        "real-4_ratio-0.5_img-32", "real-4_ratio-1_img-32",
+        "real-all_ratio-0.5_img-32", "real-all_ratio-1_img-32",
+    ]  # fmt: skip
+    real_arms = {s["key"]: s["arms"]["real"]["per_seed"] for s in results["settings"]}
+    assert real_arms["real-4_ratio-0.5_img-32"] == real_arms["real-4_ratio-1_img-32"]
+    assert results["trainings_finished"] == results["trainings_planned"] == 28
     # sweep plots exist for the two swept options
     assert (out / "plots" / "map_vs_real_count.png").is_file()
     assert (out / "plots" / "map_vs_synthetic_ratio.png").is_file()
@@ -257,6 +267,25 @@ def test_budget_sweep_checks_whether_real_only_levelled_off(
     ):
         result = invoke(*[a if a != "32,64" else bad for a in args], "--out", str(tmp_path / "x"))
         assert result.exit_code == 1 and message in result.output, result.output
+
+
+def test_ratio_sweep_with_all_trains_the_real_arm_once(real_and_synth, tmp_path, fake_training):
+    real, synth = real_and_synth
+    out = tmp_path / "run"
+    result = invoke(
+        str(real), "--synthetic", str(synth), "--out", str(out), "--seeds", "1",
+        "--budget", "32", "--batch", "8", "--imgsz", "32", "--synthetic-ratio", "0.5,all",
+        "--bootstrap", "100",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert len(fake_training.calls) == 3  # real once, real+synthetic per ratio
+    results = json.loads((out / "results.json").read_text())
+    settings = {s["key"]: s for s in results["settings"]}
+    assert set(settings) == {"real-all_ratio-0.5_img-32", "real-all_ratio-all_img-32"}
+    for setting in settings.values():
+        assert set(setting["arms"]) == {"real", "real+synthetic"}
+        assert len(setting["comparisons"]) == 1
+    assert results["trainings_missing"] == []
 
 
 def test_refuses_training_on_a_test_image(real_and_synth, tmp_path, fake_training):

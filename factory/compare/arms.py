@@ -10,6 +10,7 @@ given to ultralytics at all; only :mod:`factory.compare.evaluate` reads it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +88,12 @@ class Setting:
         ratio = "all" if self.synthetic_ratio is None else f"{self.synthetic_ratio:g}"
         key = f"real-{real}_ratio-{ratio}_img-{self.imgsz}"
         return key if self.images_seen is None else f"{key}_seen-{self.images_seen}"
+
+    @property
+    def real_arm_setting(self) -> Setting:
+        """Where the real arm of this setting is trained: the real arm does not depend on the
+        synthetic ratio, so every ratio of a sweep shares the one trained at ratio ``all``."""
+        return dataclasses.replace(self, synthetic_ratio=None)
 
     def as_dict(self) -> dict:
         out = {

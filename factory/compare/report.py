@@ -76,6 +76,7 @@ def write_report(run_dir: Path, *, plots: bool = True) -> Path:
     by_setting: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for result in results:
         by_setting[result["setting"]["key"]][result["arm"]["name"]].append(result)
+    _share_real_arm(by_setting, config)
     settings_out = []
     for key, arms in by_setting.items():
         settings_out.append(_setting_summary(key, arms, class_names, config, run_dir))
@@ -99,6 +100,32 @@ def write_report(run_dir: Path, *, plots: bool = True) -> Path:
     write_json(run_dir / "results.json", out)
     (run_dir / "report.md").write_text(render_markdown(out, class_names))
     return run_dir / "report.md"
+
+
+def _share_real_arm(by_setting: dict, config: dict) -> None:
+    """The real arm of a synthetic-ratio setting is trained once, under the ratio-``all``
+    setting of the same real count, image size and budget: copy it into every such setting
+    that has none, and drop the ratio-``all`` group when it only held that real arm and
+    ratio ``all`` was not asked for."""
+    lender_keys = set()
+    for arms in list(by_setting.values()):
+        first = next(iter(arms.values()))[0]["setting"]
+        if first.get("synthetic_ratio") is None or REAL_ARM in arms:
+            continue
+        lender = _real_arm_key(first)
+        if REAL_ARM in by_setting.get(lender, {}):
+            arms[REAL_ARM] = by_setting[lender][REAL_ARM]
+            lender_keys.add(lender)
+    ratios = config.get("training", {}).get("synthetic_ratio") or [None]
+    for lender in lender_keys:
+        if None not in ratios and set(by_setting[lender]) == {REAL_ARM}:
+            del by_setting[lender]
+
+
+def _real_arm_key(setting: dict) -> str:
+    from factory.compare.arms import Setting
+
+    return Setting(setting["real_count"], None, setting["imgsz"], setting.get("images_seen")).key
 
 
 def _class_names(config: dict) -> list[str]:

@@ -218,26 +218,33 @@ def run_compare(
     # are comparable too.
     largest = max(a.size for _, arms in planned for a in arms)
     jobs = []
+    built: set[tuple[str, str]] = set()
     for setting, arms in planned:
         budget = plan_budget(
             setting.images_seen or options.budgets[0], options.batch, largest, options.epochs
         )
-        yamls = {}
+        owned = []  # (setting the arm is trained and reported under, arm, data.yaml)
         for arm in arms:
+            # The real arm is the same for every synthetic ratio: trained once, shared.
+            owner = setting.real_arm_setting if arm.name == REAL_ARM else setting
+            if (owner.key, arm.name) in built:
+                continue
+            built.add((owner.key, arm.name))
             check_no_test_files(arm, dataset)
-            yamls[arm.name] = build_arm_dir(
+            data_yaml = build_arm_dir(
                 arm,
-                run_dir / "data" / setting.key / _safe(arm.name),
+                run_dir / "data" / owner.key / _safe(arm.name),
                 budget=budget,
                 val_images=val_images,
                 class_names=dataset.class_names,
                 seed=options.seed,
-                setting_key=setting.key,
+                setting_key=owner.key,
             )
+            owned.append((owner, arm, data_yaml))
         # Seed by seed, every arm: a paired comparison is complete as early as possible.
         for index in range(options.seeds):
-            for arm in arms:
-                jobs.append((setting, arm, budget, yamls[arm.name], index))
+            for owner, arm, data_yaml in owned:
+                jobs.append((owner, arm, budget, data_yaml, index))
     write_json(
         run_dir / "plan.json",
         {
