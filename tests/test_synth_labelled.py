@@ -109,3 +109,21 @@ def test_cli_takes_labelled_and_rejects_unknown_modes(tiny: Path, env: Path):
     assert bad.exit_code == 1
     assert "--backgrounds must be auto or inpaint or labelled, got 'labeled'" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_gallery_draws_the_kept_real_labels(tiny: Path, env: Path):
+    from factory.gallery import build_gallery
+    from tests.test_gallery import page_data
+
+    out = env / "syn"
+    run_synth(tiny, out, opts(per_class=4))
+    data = page_data(build_gallery(out))
+    records = manifest(out)
+    assert [s["kept"] for s in data["samples"]] == [
+        [
+            {"c": k["class_id"], "xyxy": [round(v, 1) for v in k["xyxy"]]}
+            for k in r["background"]["kept_labels"]
+        ]
+        for r in records
+    ]
+    assert any(s["kept"] for s in data["samples"])

@@ -136,6 +136,11 @@ def build_gallery(
                 "bg_kind": str(background.get("kind", "")),
                 "bg_source": str(background.get("source", "")),
                 "pastes": pastes,
+                # --backgrounds labelled: the background's own real defects, drawn dashed.
+                "kept": [
+                    {"c": k["class_id"], "xyxy": [round(float(v), 1) for v in k["xyxy"]]}
+                    for k in background.get("kept_labels", [])
+                ],
             }
         )
     counts = defaultdict(lambda: [0, 0])  # class id -> [images, pastes]

@@ -39,6 +39,16 @@
   }
 
   function boxes(frame, s, onlyClass) {
+    (s.kept || []).forEach((k) => {
+      const [x0, y0, x1, y1] = k.xyxy;
+      const box = el("div", "box kept");
+      box.style.left = (100 * x0 / s.w) + "%";
+      box.style.top = (100 * y0 / s.h) + "%";
+      box.style.width = (100 * (x1 - x0) / s.w) + "%";
+      box.style.height = (100 * (y1 - y0) / s.h) + "%";
+      box.title = "real " + classes[k.c].name + " (background's own label)";
+      frame.appendChild(box);
+    });
     s.pastes.forEach((p) => {
       const [x0, y0, x1, y1] = p.xyxy;
       const box = el("div", "box c" + (p.c % 10));
