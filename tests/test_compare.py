@@ -288,6 +288,23 @@ def test_ratio_sweep_with_all_trains_the_real_arm_once(real_and_synth, tmp_path,
     assert results["trainings_missing"] == []
 
 
+def test_train_list_digest_ignores_the_folder_but_not_the_content(tmp_path):
+    from factory.compare.runner import train_list_digest
+
+    def arm(folder: Path, label: str) -> Path:
+        (folder / "images" / "train").mkdir(parents=True)
+        (folder / "labels" / "train").mkdir(parents=True)
+        (folder / "images" / "train" / "r_a.png").write_bytes(b"pixels")
+        (folder / "labels" / "train" / "r_a.txt").write_text(label)
+        image = folder.resolve() / "images" / "train" / "r_a.png"
+        (folder / "train.txt").write_text(f"{image}\n{image}\n")
+        return folder
+
+    one = train_list_digest(arm(tmp_path / "one", "0 0.5 0.5 0.1 0.1\n"))
+    assert train_list_digest(arm(tmp_path / "two", "0 0.5 0.5 0.1 0.1\n")) == one
+    assert train_list_digest(arm(tmp_path / "three", "1 0.5 0.5 0.1 0.1\n")) != one
+
+
 def test_refuses_training_on_a_test_image(real_and_synth, tmp_path, fake_training):
     real, synth = real_and_synth
     test_image = sorted((real / "images" / "test").iterdir())[0]

@@ -387,13 +387,25 @@ def _spec_record(spec, data_yaml: Path) -> dict:
 
 
 def train_list_digest(arm_folder: Path) -> str:
-    """sha256 of the arm's ``train.txt`` with every entry relative to the arm folder: the same
-    training list gives the same digest in any run folder, so a finished training can be
-    copied into another run (for example a real arm shared by several synthetic sets)."""
+    """sha256 of the arm's ``train.txt``, each entry taken relative to the arm folder and
+    paired with the sha256 of the image and label it links to. The same images in the same
+    order give the same digest in any run folder, so a finished training can be copied into
+    another run (for example a real arm shared by several synthetic sets), and other pixels
+    or labels under the same names do not pass for it."""
     arm_folder = Path(arm_folder).resolve()
-    lines = (arm_folder / "train.txt").read_text().splitlines()
-    relative = [str(Path(line).relative_to(arm_folder)) for line in lines]
-    return hashlib.sha256(("\n".join(relative) + "\n").encode()).hexdigest()
+    files: dict[str, str] = {}
+
+    def content(line: str) -> str:
+        if line not in files:
+            image = Path(line)
+            label = arm_folder / "labels" / "train" / f"{image.stem}.txt"
+            files[line] = sha256_file(image) + (sha256_file(label) if label.is_file() else "-")
+        return files[line]
+
+    digest = hashlib.sha256()
+    for line in (arm_folder / "train.txt").read_text().splitlines():
+        digest.update(f"{Path(line).relative_to(arm_folder)}\t{content(line)}\n".encode())
+    return digest.hexdigest()
 
 
 def _finished(folder: Path, spec_record: dict, data_yaml: Path) -> bool:
