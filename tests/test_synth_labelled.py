@@ -127,3 +127,23 @@ def test_gallery_draws_the_kept_real_labels(tiny: Path, env: Path):
         for r in records
     ]
     assert any(s["kept"] for s in data["samples"])
+
+
+def test_audit_expects_a_synthetic_image_to_resemble_its_background(tiny: Path, env: Path):
+    from factory.dataset.audit import audit_dataset
+
+    out = env / "syn"
+    run_synth(tiny, out, opts(per_class=4))
+    derived = {frozenset((r["image"], r["background"]["source"])) for r in manifest(out)}
+
+    def flagged(report) -> set[frozenset[str]]:
+        pairs = [p["images"] for p in report.near_duplicates]
+        pairs += [c["images"] for c in report.conflicting_labels]
+        return {frozenset(p) for p in pairs}
+
+    report = audit_dataset(out)
+    assert not flagged(report) & derived
+    assert any("as expected; not counted above" in w for w in report.warnings)
+    # Without the manifest the same pairs are ordinary near duplicates.
+    (out / "manifest.jsonl").rename(out / "manifest.moved")
+    assert flagged(audit_dataset(out)) & derived

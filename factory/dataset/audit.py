@@ -13,6 +13,7 @@ views of one board legitimately carry different defects), classes with no box in
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,6 +118,24 @@ def _labels_agree(a: ImageRecord, b: ImageRecord, exact: bool) -> bool:
     return True
 
 
+def _made_on(root: Path) -> set[frozenset[str]]:
+    """Pairs (synthetic image, real train image it was pasted onto) from a ``factory synth``
+    output's manifest (``--backgrounds labelled``); empty for other datasets."""
+    manifest = Path(root) / "manifest.jsonl"
+    pairs: set[frozenset[str]] = set()
+    if not manifest.is_file():
+        return pairs
+    for line in manifest.read_text().splitlines():
+        try:
+            record = json.loads(line)
+            background = record["background"]
+            if background.get("kind") == "labelled-train":
+                pairs.add(frozenset((record["image"], background["source"])))
+        except (ValueError, KeyError, TypeError):
+            continue  # not a synth manifest line: nothing is exempt
+    return pairs
+
+
 def audit_dataset(root: Path | str, *, max_bits: int = NEAR_DUPLICATE_BITS) -> AuditReport:
     """Audit the dataset at ``root`` (never raises for problems in the data itself)."""
     dataset: Dataset = load_dataset(root, strict=False, verify_lock=False)
@@ -175,8 +194,13 @@ def audit_dataset(root: Path | str, *, max_bits: int = NEAR_DUPLICATE_BITS) -> A
     near: list[dict] = []
     warnings: list[str] = []
     unlisted = 0
+    derived = _made_on(root)
+    expected = 0
     for i, j, bits in near_pairs([fp.phash for fp in prints], max_bits):
         if prints[i].sha256 == prints[j].sha256:
+            continue
+        if frozenset((rel(records[i]), rel(records[j]))) in derived:
+            expected += 1  # a synthetic image and the real image it was pasted onto
             continue
         if len(near) >= MAX_NEAR_PAIRS:  # a set of look-alike images has ~n^2/2 pairs
             unlisted += 1
@@ -212,6 +236,11 @@ def audit_dataset(root: Path | str, *, max_bits: int = NEAR_DUPLICATE_BITS) -> A
             )
     if unlisted:
         warnings.append(f"{unlisted} more near-duplicate pair(s) not listed")
+    if expected:
+        warnings.append(
+            f"{expected} synthetic image(s) are near duplicates of the real train image they "
+            "were pasted onto (--backgrounds labelled), as expected; not counted above"
+        )
     within = sum(1 for pair in near if not pair["cross_split"])
     if within:
         warnings.append(f"{within} near-duplicate pair(s) inside one split")
