@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +77,16 @@ def test_real_labels_are_kept_and_pastes_keep_clear_of_them(tiny: Path, env: Pat
             assert np.allclose(xyxy, paste["xyxy"], atol=0.01)
     assert kept_total > 0
     assert f"{kept_total} copies of real labelled defects" in " ".join(summary.notes)
+    # "after" counts what the output train split really holds: real, kept copies, pastes.
+    in_train = Counter(
+        int(line.split()[0])
+        for path in (out / "labels" / "train").glob("*.txt")
+        for line in path.read_text().splitlines()
+    )
+    names = list(summary.counts_after)
+    assert {names[c]: n for c, n in in_train.items()} == {
+        k: v for k, v in summary.counts_after.items() if v
+    }
 
 
 def test_workers_give_identical_bytes(tiny: Path, env: Path):

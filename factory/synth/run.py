@@ -704,7 +704,8 @@ def _summarize(ctx, out, work, indices, start, rendered_now) -> SynthSummary:
     made_by_blend: Counter = Counter()
     mask_sources: Counter = Counter()
     failures: dict[str, Counter] = {n: Counter() for n in names}
-    kept_count = tries = quality_dropped = kept_real = 0
+    kept_count = tries = quality_dropped = 0
+    kept_real: Counter = Counter()  # copies of real labels on labelled backgrounds, by class
     quality_values = []
     for r in _records(work, indices):
         tries += r["_tries"]
@@ -712,7 +713,7 @@ def _summarize(ctx, out, work, indices, start, rendered_now) -> SynthSummary:
             failures[class_name][reason] += 1
         if r["_dropped"] is None:
             kept_count += 1
-            kept_real += len(r["background"].get("kept_labels", ()))
+            kept_real.update(k["class"] for k in r["background"].get("kept_labels", ()))
             synthetic.update(p["class"] for p in r["pastes"])
             made_by_blend.update(p["blend"] for p in r["pastes"])
             mask_sources.update(p["mask_source"] for p in r["pastes"] if "mask_source" in p)
@@ -726,8 +727,11 @@ def _summarize(ctx, out, work, indices, start, rendered_now) -> SynthSummary:
                 ] += 1
     counts_synthetic = {n: synthetic.get(n, 0) for n in names}
     before = ctx.dataset.class_counts("train")
+    # Instances per class in the output train split: real, copies of real ones on labelled
+    # backgrounds, and pastes.
     after = {
-        n: counts_synthetic[n] + (0 if ctx.options.synthetic_only else before[n]) for n in names
+        n: counts_synthetic[n] + kept_real[n] + (0 if ctx.options.synthetic_only else before[n])
+        for n in names
     }
     planned = Counter(p.class_name for i in indices for p in ctx.plan.samples[i].pastes)
     planned_by_blend = Counter(p.blend for i in indices for p in ctx.plan.samples[i].pastes)
@@ -764,8 +768,8 @@ def _summarize(ctx, out, work, indices, start, rendered_now) -> SynthSummary:
     if ctx.options.backgrounds == "labelled":
         notes.append(
             "backgrounds are the real train images with their labels kept (--backgrounds "
-            f"labelled): the synthetic images also hold {kept_real} copies of real "
-            "labelled defects, on top of the new pastes counted here"
+            f"labelled): the synthetic images also hold {sum(kept_real.values())} copies of real "
+            "labelled defects: counted in 'after', not in 'synthetic'"
         )
     if pool.inpainted:
         notes.append(
