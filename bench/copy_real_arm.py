@@ -37,6 +37,9 @@ def main() -> None:
     parser.add_argument("--arm", default="real", help="arm name (default: real)")
     args = parser.parse_args()
     arm_data = args.source / "data" / args.setting / args.arm
+    # One train list per arm and setting, whatever the seed: digest it once.
+    relative = train_list_digest(arm_data)
+    legacy = sha256_file(arm_data / "train.txt")
     for index in (int(v) for v in args.seeds.split(",")):
         source = args.source / "runs" / args.setting / args.arm / f"seed-{index}"
         target = args.target / "runs" / args.setting / args.arm / f"seed-{index}"
@@ -47,8 +50,7 @@ def main() -> None:
             raise SystemExit(f"error: {target}: already exists")
         record = json.loads(result_path.read_text())
         digest = record["spec"]["train_list_sha256"]
-        relative = train_list_digest(arm_data)
-        if digest not in (relative, sha256_file(arm_data / "train.txt")):
+        if digest not in (relative, legacy):
             raise SystemExit(f"error: {result_path}: its train-list digest matches no train list")
         shutil.copytree(source, target)
         record["spec"]["train_list_sha256"] = relative

@@ -6,8 +6,9 @@ labels. When a dataset has none of these (NEU-DET), backgrounds are made by inpa
 labelled defect away from train images whose defects cover a small enough part of the image;
 the summary says so. ``labelled`` mode instead pastes onto the real train images themselves,
 keeping their labels (copy-paste augmentation): every synthetic image then still carries the
-real defects of its background, so a synthetic view is not a real view lost. Every background passes the :class:`TestGuard`: a test image or a near
-duplicate of one (for example the template of a test image) is skipped and counted.
+real defects of its background, so a synthetic view is not a real view lost. Every
+background passes the :class:`TestGuard`: a test image or a near duplicate of one (for
+example the template of a test image) is skipped and counted.
 """
 
 from __future__ import annotations

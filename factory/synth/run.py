@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import multiprocessing
 import os
 import shutil
@@ -428,10 +427,7 @@ def render_one(index: int) -> dict:
 
 def kept_boxes(background: BackgroundInfo) -> tuple[tuple[int, int, int, int], ...]:
     """The boxes of a background's own real labels (empty unless --backgrounds labelled)."""
-    return tuple(
-        (math.floor(x0), math.floor(y0), math.ceil(x1), math.ceil(y1))
-        for _, x0, y0, x1, y1 in background.kept_labels
-    )
+    return tuple(Annotation(c, xyxy).xyxy_int() for c, *xyxy in background.kept_labels)
 
 
 def _write_atomic_bytes(path: Path, data: bytes) -> None:
