@@ -187,6 +187,33 @@ def test_train_only_real_arm_first(real_and_synth, tmp_path, fake_training):
     assert len(fake_training.calls) == 2  # the real arm was kept
 
 
+def test_seed_index_trains_only_those_seeds_now(real_and_synth, tmp_path, fake_training):
+    """--seed-index splits a comparison seed by seed: only the chosen seeds train, the report
+    names the missing ones, and a later run without it trains only the rest."""
+    real, synth = real_and_synth
+    out = tmp_path / "run"
+    args = [str(real), "--synthetic", str(synth), "--out", str(out), "--seeds", "3",
+            "--budget", "32", "--epochs", "2", "--batch", "8", "--imgsz", "32",
+            "--bootstrap", "100"]  # fmt: skip
+    assert invoke(*args, "--seed-index", "1,2", "--arm", "real").exit_code == 0
+    seeds = sorted(p.parent.name for p in (out / "runs").rglob("result.json"))
+    assert seeds == ["seed-1", "seed-2"]
+    assert len(fake_training.calls) == 2
+    results = json.loads((out / "results.json").read_text())
+    missing = {(t["arm"], t["seed_index"]) for t in results["trainings_missing"]}
+    assert missing == {("real", 0)}  # the plan holds the arms chosen with --arm
+    assert "**incomplete run**" in (out / "report.md").read_text()
+    assert invoke(*args).exit_code == 0
+    assert len(fake_training.calls) == 6  # the two finished trainings were kept
+    assert json.loads((out / "results.json").read_text())["trainings_missing"] == []
+    for bad, shown in (("3", "3"), ("0,all", "all"), ("-1", "-1")):
+        result = invoke(*args, "--seed-index", bad)
+        assert result.exit_code == 1
+        assert f"error: --seed-index: expected indices in 0..2 (--seeds 3), got {shown}" in (
+            result.output
+        )
+
+
 def test_finished_training_can_be_copied_into_another_run(real_and_synth, tmp_path, fake_training):
     """The spec digests the train list relative to its run folder, so a real arm trained in
     one run is reused by a run in another folder (here with another synthetic set), and

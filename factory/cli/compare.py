@@ -172,6 +172,13 @@ def compare(
             "to train the rest in the same run folder.",
         ),
     ] = None,
+    seed_index: Annotated[
+        str | None,
+        typer.Option(
+            help="Train only these seed indices now, comma list from 0 (e.g. 1,2); re-run "
+            "without it later to train the rest in the same run folder.",
+        ),
+    ] = None,
     report_only: Annotated[
         Path | None,
         typer.Option(help="Re-write the report of this run folder without training."),
@@ -219,6 +226,7 @@ def compare(
         parallel=parallel,
         overwrite=overwrite,
         only_arms=arm,
+        only_seed_indices=_split_list(seed_index, "--seed-index", int),
         command=shlex.join(["factory", *sys.argv[1:]]) if sys.argv else None,
     )
     run_dir = run_compare(options)

@@ -87,6 +87,9 @@ class CompareOptions:
     # Train only these arms now (the others later, in the same run folder); with only
     # "real", no synthetic set is needed yet. Requires --epochs so the budget is fixed.
     only_arms: list[str] | None = None
+    # Train only these seed indices now (0 to seeds-1), the others later: splits a long
+    # comparison across sittings or machines seed by seed.
+    only_seed_indices: list[int] | None = None
 
     def resolved(self) -> CompareOptions:
         """A copy with preset and default values filled in, checked."""
@@ -150,6 +153,13 @@ class CompareOptions:
         if self.only_arms and self.epochs is None:
             raise FactoryError(
                 "--arm needs --epochs: otherwise the epoch size depends on the arms trained"
+            )
+        indices = self.only_seed_indices or []
+        outside = [i for i in indices if i is None or not 0 <= i < self.seeds]
+        if outside:
+            raise FactoryError(
+                f"--seed-index: expected indices in 0..{self.seeds - 1} (--seeds "
+                f"{self.seeds}), got {', '.join('all' if i is None else str(i) for i in outside)}"
             )
         controlled = sorted(set(self.hyperparameters) & CONTROLLED_ARGUMENTS)
         if controlled:

@@ -245,6 +245,9 @@ def run_compare(
         for index in range(options.seeds):
             for owner, arm, data_yaml in owned:
                 jobs.append((owner, arm, budget, data_yaml, index))
+    # plan.json keeps every planned training (the report lists what is missing); only the
+    # selected seed indices are trained now.
+    selected = set(options.only_seed_indices or range(options.seeds))
     write_json(
         run_dir / "plan.json",
         {
@@ -259,7 +262,8 @@ def run_compare(
     device = select_device(options.device)
     crosschecked = any((run_dir / "runs").rglob("crosscheck.json")) if test_yaml else True
     pending = []
-    for setting, arm, budget, data_yaml, index in jobs:
+    now = [job for job in jobs if job[4] in selected]
+    for setting, arm, budget, data_yaml, index in now:
         folder = run_dir / "runs" / setting.key / _safe(arm.name) / f"seed-{index}"
         spec = _train_spec(options, setting, budget, data_yaml, folder, index, device)
         spec_record = _spec_record(spec, data_yaml)
@@ -267,8 +271,8 @@ def run_compare(
             pending.append((spec, spec_record, setting, arm, index, folder))
     last_report = time.monotonic()
     with make_progress() as progress:
-        task = progress.add_task("compare: trainings", total=len(jobs))
-        progress.advance(task, len(jobs) - len(pending))
+        task = progress.add_task("compare: trainings", total=len(now))
+        progress.advance(task, len(now) - len(pending))
         calls = []
         for spec, spec_record, setting, arm, index, folder in pending:
             message = (
