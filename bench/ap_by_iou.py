@@ -1,0 +1,90 @@
+"""Where does a model lose AP: recognising defects, or placing tight boxes?
+
+For each finished training (`runs/<setting>/<arm>/seed-<k>/`, from its saved test
+predictions) this prints mAP at every IoU threshold 0.50..0.95, and, for the predictions that
+match a ground-truth box at IoU 0.5 (greedy, by score, per class), the median IoU and the
+median ratio of predicted to ground-truth width and height. A synthetic arm whose labels
+follow another box convention than the real annotations (looser or tighter) loses AP at
+the high thresholds and shows a size ratio away from 1; one that recognises defects worse
+loses at IoU 0.5 already.
+
+    python bench/ap_by_iou.py SEED_DIR [SEED_DIR ...] [--out F.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from factory.compare.evaluate import load_detections
+from factory.compare.metrics import IOU_THRESHOLDS, box_iou_xyxy, build_match_table, class_ap
+
+
+def matched_pairs(images) -> tuple[np.ndarray, np.ndarray]:
+    """IoU and (width, height) ratio pred/gt of greedy IoU>=0.5 matches, by score per class."""
+    ious, ratios = [], []
+    for image in images:
+        for class_id in np.unique(image.pred_class):
+            preds = np.nonzero(image.pred_class == class_id)[0]
+            gts = np.nonzero(image.gt_class == class_id)[0]
+            if not len(gts):
+                continue
+            preds = preds[np.argsort(-image.pred_score[preds], kind="stable")]
+            iou = box_iou_xyxy(image.pred_xyxy[preds], image.gt_xyxy[gts])
+            taken = np.zeros(len(gts), bool)
+            for row, p in enumerate(preds):
+                candidates = np.where(taken, -1.0, iou[row])
+                best = int(np.argmax(candidates))
+                if candidates[best] >= 0.5:
+                    taken[best] = True
+                    pred, gt = image.pred_xyxy[p], image.gt_xyxy[gts[best]]
+                    ious.append(candidates[best])
+                    ratios.append((pred[2:] - pred[:2]) / np.maximum(gt[2:] - gt[:2], 1e-9))
+    return np.asarray(ious), np.asarray(ratios).reshape(-1, 2)
+
+
+def analyse(folder: Path) -> dict:
+    result = json.loads((folder / "result.json").read_text())
+    images, _ = load_detections(folder / result["detections"])
+    classes = len(result["metrics"]["per_class"])
+    ap = class_ap(build_match_table(images, classes), np.ones((1, len(images))))[0]  # (C, T)
+    with np.errstate(invalid="ignore"):
+        by_threshold = np.nanmean(ap, axis=0)
+    ious, ratios = matched_pairs(images)
+    return {
+        "folder": str(folder),
+        "map50_95": float(np.nanmean(by_threshold)),
+        "map_by_iou": {
+            f"{t:.2f}": round(float(v), 4)
+            for t, v in zip(IOU_THRESHOLDS, by_threshold, strict=True)
+        },
+        "matches_at_iou50": len(ious),
+        "median_iou": float(np.median(ious)) if len(ious) else None,
+        "median_width_ratio": float(np.median(ratios[:, 0])) if len(ratios) else None,
+        "median_height_ratio": float(np.median(ratios[:, 1])) if len(ratios) else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", type=Path, nargs="+")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    rows = [analyse(folder) for folder in args.folders]
+    for row in rows:
+        m = row["map_by_iou"]
+        print(
+            f"{row['map50_95']:.3f}  AP50 {m['0.50']:.3f} AP75 {m['0.75']:.3f} AP90 {m['0.90']:.3f}"
+            f"  matches {row['matches_at_iou50']} median IoU {row['median_iou']:.3f}"
+            f"  w {row['median_width_ratio']:.3f} h {row['median_height_ratio']:.3f}  "
+            f"{row['folder']}"
+        )
+    if args.out:
+        args.out.write_text(json.dumps(rows, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
