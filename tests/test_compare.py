@@ -477,3 +477,33 @@ def test_parallel_trainings_match_sequential_ones(real_and_synth, tmp_path):
     result = invoke(*args, "--out", str(tmp_path / "bad"), "--parallel", "0")
     assert result.exit_code == 1
     assert "error: --parallel must be at least 1, got 0" in result.output
+
+
+def test_pair_trainings_script_matches_the_report(real_and_synth, tmp_path, fake_training):
+    """bench/pair_trainings.py (pairing trainings across run folders) gives the same paired
+    per-seed differences and verdict as the report of the run that holds both arms."""
+    import importlib.util
+
+    real, synth = real_and_synth
+    out = tmp_path / "run"
+    result = invoke(str(real), "--synthetic", str(synth), "--out", str(out), "--seeds", "2",
+                    "--budget", "32", "--epochs", "2", "--batch", "8", "--imgsz", "32",
+                    "--bootstrap", "200")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    script = Path(__file__).resolve().parents[1] / "bench" / "pair_trainings.py"
+    spec = importlib.util.spec_from_file_location("pair_trainings", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    runs = out / "runs" / "real-all_ratio-all_img-32"
+    pairs = [(runs / "real" / f"seed-{k}", runs / "real+synthetic" / f"seed-{k}") for k in (0, 1)]
+    paired = module.pair_statistics(pairs, 200, ("real", "real+synthetic"))
+    (setting,) = json.loads((out / "results.json").read_text())["settings"]
+    (comparison,) = setting["comparisons"]
+    assert [p["difference"] for p in paired["pairs"]] == pytest.approx(
+        comparison["seed_differences"]
+    )
+    assert paired["difference"]["mean"] > 0.2  # exact boxes against boxes 3 px off
+    low, high = paired["ci95"]
+    assert low <= paired["difference"]["mean"] <= high
+    assert paired["verdict"]["distinguishable"] == comparison["verdict"]["distinguishable"]
+    assert paired["verdict"]["sentence"].startswith("`real+synthetic` is better than `real`")
