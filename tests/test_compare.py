@@ -201,7 +201,8 @@ def test_seed_index_trains_only_those_seeds_now(real_and_synth, tmp_path, fake_t
     assert len(fake_training.calls) == 2
     results = json.loads((out / "results.json").read_text())
     missing = {(t["arm"], t["seed_index"]) for t in results["trainings_missing"]}
-    assert missing == {("real", 0)}  # the plan holds the arms chosen with --arm
+    assert missing == {("real", 0), ("real+synthetic", 0), ("real+synthetic", 1),
+                       ("real+synthetic", 2)}  # fmt: skip
     assert "**incomplete run**" in (out / "report.md").read_text()
     assert invoke(*args).exit_code == 0
     assert len(fake_training.calls) == 6  # the two finished trainings were kept

@@ -212,7 +212,6 @@ def run_compare(
                 raise FactoryError(
                     f"--arm: unknown arm(s) {unknown}; arms: {', '.join(a.name for a in arms)}"
                 )
-            arms = [a for a in arms if a.name in options.only_arms]
         planned.append((setting, arms))
     # One budget for every training of the run (or of each swept budget), so sweep points
     # are comparable too.
@@ -245,9 +244,10 @@ def run_compare(
         for index in range(options.seeds):
             for owner, arm, data_yaml in owned:
                 jobs.append((owner, arm, budget, data_yaml, index))
-    # plan.json keeps every planned training (the report lists what is missing); only the
-    # selected seed indices are trained now.
+    # plan.json keeps every planned training, so the report names what is still missing;
+    # only the arms of --arm and the seeds of --seed-index are trained now.
     selected = set(options.only_seed_indices or range(options.seeds))
+    chosen = set(options.only_arms or [a.name for _, arms in planned for a in arms])
     write_json(
         run_dir / "plan.json",
         {
@@ -262,7 +262,7 @@ def run_compare(
     device = select_device(options.device)
     crosschecked = any((run_dir / "runs").rglob("crosscheck.json")) if test_yaml else True
     pending = []
-    now = [job for job in jobs if job[4] in selected]
+    now = [job for job in jobs if job[4] in selected and job[1].name in chosen]
     for setting, arm, budget, data_yaml, index in now:
         folder = run_dir / "runs" / setting.key / _safe(arm.name) / f"seed-{index}"
         spec = _train_spec(options, setting, budget, data_yaml, folder, index, device)
