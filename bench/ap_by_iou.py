@@ -20,7 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from factory.compare.evaluate import load_detections
-from factory.compare.metrics import IOU_THRESHOLDS, box_iou_xyxy, build_match_table, class_ap
+from factory.compare.metrics import (
+    IOU_THRESHOLDS,
+    box_iou_xyxy,
+    build_match_table,
+    class_ap,
+    greedy_match,
+)
 
 
 def matched_pairs(images) -> tuple[np.ndarray, np.ndarray]:
@@ -34,14 +40,10 @@ def matched_pairs(images) -> tuple[np.ndarray, np.ndarray]:
                 continue
             preds = preds[np.argsort(-image.pred_score[preds], kind="stable")]
             iou = box_iou_xyxy(image.pred_xyxy[preds], image.gt_xyxy[gts])
-            taken = np.zeros(len(gts), bool)
-            for row, p in enumerate(preds):
-                candidates = np.where(taken, -1.0, iou[row])
-                best = int(np.argmax(candidates))
-                if candidates[best] >= 0.5:
-                    taken[best] = True
-                    pred, gt = image.pred_xyxy[p], image.gt_xyxy[gts[best]]
-                    ious.append(candidates[best])
+            for row, column in enumerate(greedy_match(iou, 0.5)):
+                if column >= 0:
+                    pred, gt = image.pred_xyxy[preds[row]], image.gt_xyxy[gts[column]]
+                    ious.append(iou[row, column])
                     ratios.append((pred[2:] - pred[:2]) / np.maximum(gt[2:] - gt[:2], 1e-9))
     return np.asarray(ious), np.asarray(ratios).reshape(-1, 2)
 

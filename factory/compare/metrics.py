@@ -64,14 +64,23 @@ def match_image(image: ImageDetections, iou_thresholds: np.ndarray = IOU_THRESHO
         pred_idx = pred_idx[np.argsort(-image.pred_score[pred_idx], kind="stable")]
         ious = box_iou_xyxy(image.pred_xyxy[pred_idx], image.gt_xyxy[gt_idx])
         for t, threshold in enumerate(iou_thresholds):
-            taken = np.zeros(len(gt_idx), bool)
-            for row, p in enumerate(pred_idx):
-                candidates = np.where(taken, -1.0, ious[row])
-                best = int(np.argmax(candidates))
-                if candidates[best] >= threshold:
-                    taken[best] = True
-                    tp[p, t] = True
+            tp[pred_idx[greedy_match(ious, threshold) >= 0], t] = True
     return tp
+
+
+def greedy_match(ious: np.ndarray, threshold: float) -> np.ndarray:
+    """The ground-truth column each prediction takes, or -1: rows of ``ious`` are predictions
+    in descending score, and each takes the unmatched ground truth of highest IoU when that
+    IoU is at least ``threshold`` (pycocotools' rule)."""
+    taken = np.zeros(ious.shape[1], bool)
+    matched = np.full(ious.shape[0], -1, np.int64)
+    for row in range(ious.shape[0]):
+        candidates = np.where(taken, -1.0, ious[row])
+        best = int(np.argmax(candidates))
+        if candidates[best] >= threshold:
+            taken[best] = True
+            matched[row] = best
+    return matched
 
 
 @dataclass(frozen=True)
