@@ -22,9 +22,9 @@ import numpy as np
 from factory.compare.evaluate import load_detections
 from factory.compare.metrics import (
     IOU_THRESHOLDS,
-    box_iou_xyxy,
     build_match_table,
     class_ap,
+    class_ious,
     greedy_match,
 )
 
@@ -33,13 +33,7 @@ def matched_pairs(images) -> tuple[np.ndarray, np.ndarray]:
     """IoU and (width, height) ratio pred/gt of greedy IoU>=0.5 matches, by score per class."""
     ious, ratios = [], []
     for image in images:
-        for class_id in np.unique(image.pred_class):
-            preds = np.nonzero(image.pred_class == class_id)[0]
-            gts = np.nonzero(image.gt_class == class_id)[0]
-            if not len(gts):
-                continue
-            preds = preds[np.argsort(-image.pred_score[preds], kind="stable")]
-            iou = box_iou_xyxy(image.pred_xyxy[preds], image.gt_xyxy[gts])
+        for preds, gts, iou in class_ious(image):
             for row, column in enumerate(greedy_match(iou, 0.5)):
                 if column >= 0:
                     pred, gt = image.pred_xyxy[preds[row]], image.gt_xyxy[gts[column]]

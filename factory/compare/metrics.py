@@ -56,16 +56,22 @@ def match_image(image: ImageDetections, iou_thresholds: np.ndarray = IOU_THRESHO
     """
     num_pred = len(image.pred_score)
     tp = np.zeros((num_pred, len(iou_thresholds)), bool)
+    for pred_idx, _, ious in class_ious(image):
+        for t, threshold in enumerate(iou_thresholds):
+            tp[pred_idx[greedy_match(ious, threshold) >= 0], t] = True
+    return tp
+
+
+def class_ious(image: ImageDetections):
+    """Per predicted class that has ground truth: ``(pred_idx, gt_idx, ious)``, the class's
+    predictions in descending score (stable), its ground-truth boxes, and their IoU matrix."""
     for class_id in np.unique(image.pred_class):
         pred_idx = np.nonzero(image.pred_class == class_id)[0]
         gt_idx = np.nonzero(image.gt_class == class_id)[0]
         if not len(gt_idx):
             continue
         pred_idx = pred_idx[np.argsort(-image.pred_score[pred_idx], kind="stable")]
-        ious = box_iou_xyxy(image.pred_xyxy[pred_idx], image.gt_xyxy[gt_idx])
-        for t, threshold in enumerate(iou_thresholds):
-            tp[pred_idx[greedy_match(ious, threshold) >= 0], t] = True
-    return tp
+        yield pred_idx, gt_idx, box_iou_xyxy(image.pred_xyxy[pred_idx], image.gt_xyxy[gt_idx])
 
 
 def greedy_match(ious: np.ndarray, threshold: float) -> np.ndarray:
