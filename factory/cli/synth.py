@@ -98,6 +98,14 @@ def synth(
             "class from real labels vs. their masks) or a number of pixels (0 = tight)."
         ),
     ] = "auto",
+    snap_levels: Annotated[
+        str,
+        typer.Option(
+            help="auto: when the train images are bi-level (binarised scans such as DeepPCB), "
+            "snap blended pixels back to their two grey levels, so pastes carry no grey halo "
+            "the real images never have; off: keep the blend's pixels."
+        ),
+    ] = "auto",
     image_format: Annotated[
         str,
         typer.Option(
@@ -185,6 +193,7 @@ def synth(
         region_mask_required=region_mask_required,
         image_format=image_format,
         jpeg_quality=jpeg_quality,
+        snap_levels=snap_levels,
         blend_config=_diffusion_config(method, inpainter, inpaint_model, prompts),
         diffusion_mask=diffusion_mask,
         mask_library=mask_library,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from factory.errors import FactoryError
 from factory.synth.encoding import IMAGE_FORMATS
+from factory.synth.levels import SNAP_MODES
 
 PLACEMENTS = ("context", "random")
 BACKGROUND_MODES = ("auto", "inpaint", "labelled")
@@ -83,6 +84,9 @@ class SynthOptions:
     # With a folder of per-background region masks: leave out backgrounds that have none
     # (default: they are used whole, minus the border).
     region_mask_required: bool = False
+    # "auto": when the train images are bi-level (binarised scans), blended pixels are
+    # snapped back to their two grey levels (factory.synth.levels); "off": never.
+    snap_levels: str = "auto"
 
     def __post_init__(self) -> None:
         def bad(name: str, expected: str, value) -> FactoryError:
@@ -129,6 +133,8 @@ class SynthOptions:
             raise bad("jpeg_quality", "in 1..100", self.jpeg_quality)
         if self.max_tries < 1:
             raise bad("max_tries", "at least 1", self.max_tries)
+        if self.snap_levels not in SNAP_MODES:
+            raise bad("snap_levels", " or ".join(SNAP_MODES), self.snap_levels)
         if self.region_mask_required and self.region_mask is None:
             raise FactoryError("--region-mask-required needs --region-mask (a folder of masks)")
         from factory.blend import blend_configs, blender_names
@@ -211,6 +217,8 @@ class SynthOptions:
             data.pop("diffusion_mask")
         if not self.region_mask_required:
             data.pop("region_mask_required")
+        # What snapping does depends on the images: the plan hash takes the learned levels.
+        data.pop("snap_levels")
         if self.mask_library is None:
             data.pop("mask_library")
         else:

@@ -17,6 +17,7 @@ import numpy as np
 from factory.seeding import derive_seed
 from factory.synth.bank import Patch
 from factory.synth.boxes import changed_pixels, mask_to_xyxy
+from factory.synth.levels import snap_to_levels
 from factory.synth.plan import PastePlan, SamplePlan
 
 # Poisson (OpenCV) ignores source gradients within a few pixels of the mask edge, so the
@@ -60,6 +61,8 @@ class RenderConfig:
     # False: the defect's box centre must be allowed (one --region-mask image, as before);
     # True: every defect pixel must be (per-background mask folders).
     region_holds_defect: bool = False
+    # (low, high) grey levels of bi-level images: blended pixels are snapped back to them.
+    tone_levels: tuple[int, int] | None = None
 
 
 @dataclass
@@ -572,6 +575,9 @@ def render_sample(
                 core=transformed.defect,
             )
             placed_blend = place_mask(transformed.blend_mask, hw, top_left)
+            if config.tone_levels is not None:
+                # Blending only writes inside its mask; snap exactly those pixels.
+                candidate = snap_to_levels(candidate, placed_blend, config.tone_levels)
             # Boxes come from the pixels that changed on the defect (its mask, dilated by
             # BOX_DILATE_PX); Poisson's faint spill further out is not the defect.
             placed_core = place_mask(transformed.defect, hw, top_left)
@@ -611,6 +617,11 @@ def render_sample(
                     "changed_pixels": int(changed.sum()),
                     "changed_xyxy": list(changed_box),
                     "xyxy": list(box),
+                    **(
+                        {"snapped_to_levels": list(config.tone_levels)}
+                        if config.tone_levels is not None
+                        else {}
+                    ),
                 }
             )
             break

@@ -41,6 +41,7 @@ from factory.progress import make_progress, track
 from factory.synth.backgrounds import BackgroundInfo, collect_backgrounds
 from factory.synth.bank import Bank, build_bank
 from factory.synth.encoding import DEFAULT_JPEG_QUALITY, SUFFIXES, encode_image, source_encoding
+from factory.synth.levels import ToneLevels, learn_levels
 from factory.synth.options import AUTO_BLENDS, AUTO_PILOT_SAMPLES, SynthOptions
 from factory.synth.plan import Plan, SamplePlan, make_plan
 from factory.synth.regions import OUTPUT_FOLDER as REGION_MASK_FOLDER
@@ -88,6 +89,9 @@ class SynthSummary:
     methods: dict[str, dict] = field(default_factory=dict)
     # Accepted pastes per mask source (only with --diffusion-mask library|procedural).
     mask_sources: dict[str, int] | None = None
+    # --snap-levels: the mode, the grey levels learned from the train images (None: not
+    # bi-level, nothing snapped) and the share of their pixels on those levels.
+    tone_levels: dict | None = None
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -113,6 +117,7 @@ class Context:
     blend_pilot: dict | None = None
     mask_library: object = None  # factory.synth.shapes.MaskLibrary (--diffusion-mask library)
     regions: RegionMasks | None = None  # --region-mask FOLDER: each background's own mask
+    tone: ToneLevels | None = None  # learned grey levels (None with --snap-levels off)
 
 
 def prepare(dataset_root: Path, options: SynthOptions) -> Context:
@@ -153,7 +158,13 @@ def prepare(dataset_root: Path, options: SynthOptions) -> Context:
     real_train = len(dataset.split("train"))
     options = resolve_image_format(dataset, options)
     infos = [p.info for p in bank.patches]
+    tone = (
+        learn_levels([r.image_path for r in dataset.split("train")])
+        if options.snap_levels == "auto"
+        else None
+    )
     config = RenderConfig(
+        tone_levels=tone.levels if tone is not None else None,
         border_margin=options.border_margin,
         overlap_tolerance=options.overlap_tolerance,
         box_tolerance=options.box_tolerance,
@@ -192,6 +203,8 @@ def prepare(dataset_root: Path, options: SynthOptions) -> Context:
     digest.update(json.dumps([s.to_dict() for s in plan.samples], sort_keys=True).encode())
     if regions is not None:  # other masks under the same names are another plan
         digest.update("\n".join(regions.digest_items()).encode())
+    if config.tone_levels is not None:  # snapped pixels are other pixels
+        digest.update(f"levels {config.tone_levels}".encode())
     return Context(
         dataset,
         bank,
@@ -205,6 +218,7 @@ def prepare(dataset_root: Path, options: SynthOptions) -> Context:
         pilot,
         mask_library,
         regions,
+        tone,
     )
 
 
@@ -485,6 +499,8 @@ def _manifest_record(ctx: Context, sample: SamplePlan, rendered, sample_quality)
             "box_margin_xy": detail["box_margin_xy"],
             "xyxy": detail["xyxy"],
         }
+        if "snapped_to_levels" in detail:  # only for bi-level images: others keep their bytes
+            entry["snapped_to_levels"] = detail["snapped_to_levels"]
         if ctx.options.diffusion_mask != "real":
             # Only in runs with drawn masks, so other manifests keep their bytes.
             entry.update(_mask_provenance(plan))
@@ -767,6 +783,13 @@ def _summarize(ctx, out, work, indices, start, rendered_now) -> SynthSummary:
             f"labelled): the synthetic images also hold {sum(kept_real.values())} copies of real "
             "labelled defects: counted in 'after', not in 'synthetic'"
         )
+    if ctx.tone is not None and ctx.tone.levels is not None:
+        low, high = ctx.tone.levels
+        notes.append(
+            f"the train images are bi-level ({ctx.tone.bilevel_share:.3%} of their pixels at "
+            f"grey {low} or {high}): blended pixels were snapped back to those two levels "
+            "(--snap-levels off keeps the blend's grey)"
+        )
     if pool.inpainted:
         notes.append(
             "the dataset has no clean images: backgrounds were made by inpainting the labelled "
@@ -828,6 +851,10 @@ def _summarize(ctx, out, work, indices, start, rendered_now) -> SynthSummary:
         mask_sources=(
             dict(sorted(mask_sources.items())) if ctx.options.diffusion_mask != "real" else None
         ),
+        tone_levels={
+            "mode": ctx.options.snap_levels,
+            **(ctx.tone.to_dict() if ctx.tone is not None else {"levels": None}),
+        },
     )
 
 
