@@ -135,33 +135,41 @@ def average_precision(tp: np.ndarray, weights: np.ndarray, num_gt: np.ndarray) -
     ``weights``: ``(B, D)`` how many times each prediction counts (its image's draw count);
     ``num_gt``: ``(B,)`` ground-truth boxes of that class under each weighting.
     Returns ``(B, T)``; NaN where ``num_gt`` is 0 (COCO leaves such a class out).
+
+    Only the true-positive rows of each threshold are evaluated: recall changes only there,
+    so the first row reaching a recall point is one of them, and a false positive's precision
+    is below that of the true positive before it, so the precision envelope's maxima are
+    there too. Counts are whole numbers, so the sums are exact and the result is the same
+    as evaluating every row (the bootstrap's cost falls from B x D x T to B x (D + T x TPs)).
     """
     weights = np.asarray(weights, float)
+    num_gt = np.asarray(num_gt, float)
     num_b, num_t = weights.shape[0], tp.shape[1]
-    if tp.shape[0] == 0:
-        return np.where(np.asarray(num_gt)[:, None] > 0, 0.0, np.nan) * np.ones((num_b, num_t))
-    ctp = np.cumsum(weights[:, :, None] * tp[None], axis=1)  # (B, D, T)
-    cfp = np.cumsum(weights[:, :, None] * (~tp)[None], axis=1)
-    total = ctp + cfp
-    precision = np.divide(ctp, total, out=np.zeros_like(ctp), where=total > 0)
-    safe_gt = np.maximum(np.asarray(num_gt, float), 1e-12)[:, None, None]
-    recall = ctp / safe_gt
-    # Precision envelope: the best precision at this recall or beyond.
-    envelope = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
-    # First index whose recall reaches each recall point, for every (b, t) row at once: rows
-    # are offset by 2 so one flat searchsorted serves them all (recall lies in [0, 1]).
-    rows = np.moveaxis(recall, 1, 2).reshape(num_b * num_t, -1)  # (B*T, D)
-    num_d = rows.shape[1]
-    offsets = 2.0 * np.arange(num_b * num_t)[:, None]
-    flat = (rows + offsets).ravel()
-    queries = (RECALL_POINTS[None, :] + offsets).ravel()
-    index = np.searchsorted(flat, queries, side="left").reshape(num_b * num_t, -1)
-    index -= (np.arange(num_b * num_t) * num_d)[:, None]
-    valid = index < num_d
-    env_rows = np.moveaxis(envelope, 1, 2).reshape(num_b * num_t, -1)
-    picked = np.take_along_axis(env_rows, np.minimum(index, num_d - 1), axis=1)
-    ap = np.where(valid, picked, 0.0).mean(axis=1).reshape(num_b, num_t)
-    return np.where(np.asarray(num_gt)[:, None] > 0, ap, np.nan)
+    ap = np.zeros((num_b, num_t))
+    seen = np.cumsum(weights, axis=1) if tp.shape[0] else None  # (B, D) predictions so far
+    safe_gt = np.maximum(num_gt, 1e-12)[:, None]
+    offsets = 2.0 * np.arange(num_b)[:, None]
+    for t in range(num_t):
+        rows = np.flatnonzero(tp[:, t])
+        if not rows.size:
+            continue  # no true positive: AP 0
+        ctp = np.cumsum(weights[:, rows], axis=1)  # (B, R)
+        total = seen[:, rows]
+        precision = np.divide(ctp, total, out=np.zeros_like(ctp), where=total > 0)
+        recall = ctp / safe_gt
+        # Precision envelope: the best precision at this recall or beyond.
+        envelope = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
+        # First row whose recall reaches each recall point, for every weighting at once:
+        # rows are offset by 2 so one flat searchsorted serves them all (recall is in [0, 1]).
+        num_r = rows.size
+        flat = (recall + offsets).ravel()
+        queries = (RECALL_POINTS[None, :] + offsets).ravel()
+        index = np.searchsorted(flat, queries, side="left").reshape(num_b, -1)
+        index -= (np.arange(num_b) * num_r)[:, None]
+        valid = index < num_r
+        picked = np.take_along_axis(envelope, np.minimum(index, num_r - 1), axis=1)
+        ap[:, t] = np.where(valid, picked, 0.0).mean(axis=1)
+    return np.where(num_gt[:, None] > 0, ap, np.nan)
 
 
 def class_ap(table: MatchTable, image_weights: np.ndarray) -> np.ndarray:
