@@ -378,6 +378,8 @@ def test_deeppcb_subset_templates_and_difference_masks(env: Path):
     for per_class in summary.bank["mask_methods"].values():
         methods.update(per_class)
     assert methods["reference-diff"] >= 0.9 * sum(methods.values())
+    # Binarised boards: pastes are snapped back to black and white (factory.synth.levels).
+    assert summary.tone_levels["levels"] == [0, 255]
     train_refs = {f"references/train/{p.name}" for p in (split / "references" / "train").iterdir()}
     for record in manifest(env / "syn"):
         assert record["background"]["source"] in train_refs
