@@ -86,7 +86,8 @@ def save_detections(path: Path, images: list[ImageDetections], keys: list[str]) 
 
 
 def load_detections(path: Path) -> tuple[list[ImageDetections], list[str]]:
-    data = np.load(path)
+    with np.load(path) as npz:  # each npz[key] decompresses again: read every array once
+        data = {key: npz[key] for key in npz.files}
     gt_end = np.cumsum(data["gt_count"])
     pred_end = np.cumsum(data["pred_count"])
     images = []
