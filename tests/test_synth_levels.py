@@ -22,22 +22,23 @@ CLASSES = ["copper", "pin-hole"]
 def test_bilevel_levels_finds_the_two_levels_of_a_binarised_image():
     image = np.zeros((40, 40), np.uint8)
     image[:, 10:20] = 255
-    image[5, 5] = 128  # a few grey pixels (JPEG ringing) do not matter
-    levels, share = bilevel_levels(np.bincount(image.ravel(), minlength=256))
+    image[5, 5] = 128  # a stray grey pixel (JPEG ringing) does not matter
+    levels, share = bilevel_levels(image)
     assert levels == (0, 255)
     assert share == 1 - 1 / image.size  # the grey pixel is on neither level
     image[:20] = np.arange(40, dtype=np.uint8)[None, :] * 6  # half the image a gradient
-    levels, share = bilevel_levels(np.bincount(image.ravel(), minlength=256))
+    levels, share = bilevel_levels(image)
     assert levels is None and share < 0.9
 
 
-def test_bilevel_levels_rejects_flat_and_empty_histograms():
-    flat = np.zeros(256)
-    flat[100], flat[130] = 500, 500  # two levels, but too close to be ink and paper
-    assert bilevel_levels(flat)[0] is None
-    assert bilevel_levels(np.zeros(256)) == (None, 0.0)
-    with pytest.raises(ValueError, match="256-bin"):
-        bilevel_levels(np.zeros(10))
+def test_bilevel_levels_rejects_close_levels_empty_input_and_other_types():
+    close = np.full((10, 10), 100, np.uint8)
+    close[:, 5:] = 130  # two levels, but too close to be ink and paper
+    assert bilevel_levels(close)[0] is None
+    assert bilevel_levels(np.zeros(0, np.uint8)) == (None, 0.0)
+    assert bilevel_levels(np.full((4, 4), 255, np.uint8))[0] is None  # flat
+    with pytest.raises(ValueError, match="uint8"):
+        bilevel_levels(np.zeros((4, 4), np.float32))
 
 
 def test_snap_to_levels_changes_only_the_region_and_only_to_the_levels():

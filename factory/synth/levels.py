@@ -26,6 +26,8 @@ LEVEL_TOLERANCE = 40
 MIN_BILEVEL_SHARE = 0.995
 # The two levels must be at least this far apart (a flat image is not bi-level).
 MIN_LEVEL_GAP = 96
+# Each level must hold at least this share of the pixels (a flat image is not bi-level).
+MIN_LEVEL_SHARE = 0.01
 # Levels are learned from this many train images (sorted by path: deterministic).
 LEVEL_SAMPLE = 32
 
@@ -46,42 +48,34 @@ class ToneLevels:
         }
 
 
-def otsu_threshold(hist: np.ndarray) -> int:
-    """Otsu's threshold of a 256-bin grey histogram: levels <= it are the dark class."""
-    counts = hist.astype(np.float64)
-    total = counts.sum()
-    levels = np.arange(counts.size)
-    weight_dark = np.cumsum(counts)
-    sum_dark = np.cumsum(counts * levels)
-    weight_light = total - weight_dark
-    mean_dark = np.divide(sum_dark, weight_dark, out=np.zeros_like(sum_dark), where=weight_dark > 0)
-    mean_light = np.divide(
-        sum_dark[-1] - sum_dark, weight_light, out=np.zeros_like(sum_dark), where=weight_light > 0
-    )
-    between = weight_dark * weight_light * (mean_dark - mean_light) ** 2
-    return int(np.argmax(between[:-1]))
-
-
-def bilevel_levels(hist: np.ndarray) -> tuple[tuple[int, int] | None, float]:
-    """The two grey levels of a bi-level histogram and the share of pixels on them.
+def bilevel_levels(grey: np.ndarray) -> tuple[tuple[int, int] | None, float]:
+    """The two grey levels of bi-level ``grey`` pixels (uint8, any shape) and the share of
+    pixels on them.
 
     Returns ``((low, high), share)`` when at least :data:`MIN_BILEVEL_SHARE` of the pixels
-    lie within :data:`LEVEL_TOLERANCE` of the dark and light classes' modes, which are at
-    least :data:`MIN_LEVEL_GAP` apart; ``(None, share)`` otherwise.
+    lie within :data:`LEVEL_TOLERANCE` of the modes of Otsu's dark and light classes, which
+    are at least :data:`MIN_LEVEL_GAP` apart and each hold :data:`MIN_LEVEL_SHARE` of the
+    pixels; ``(None, share)`` otherwise.
     """
-    hist = np.asarray(hist, np.float64).ravel()
-    if hist.size != 256:
-        raise ValueError(f"expected a 256-bin grey histogram, got {hist.size} bins")
-    total = hist.sum()
-    if total <= 0:
+    if grey.dtype != np.uint8:
+        raise ValueError(f"expected uint8 grey pixels, got {grey.dtype}")
+    values = grey.reshape(-1, 1)
+    if not values.size:
         return None, 0.0
-    threshold = otsu_threshold(hist)
+    threshold, _ = cv2.threshold(values, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    threshold = int(threshold)
+    hist = np.bincount(values.ravel(), minlength=256)
+    if threshold >= 255:
+        return None, 0.0
     low = int(np.argmax(hist[: threshold + 1]))
     high = threshold + 1 + int(np.argmax(hist[threshold + 1 :]))
     near = np.zeros(256, bool)
     for level in (low, high):
         near[max(0, level - LEVEL_TOLERANCE) : level + LEVEL_TOLERANCE + 1] = True
-    share = float(hist[near].sum() / total)
+    share = float(hist[near].sum() / values.size)
+    dark_share = hist[: threshold + 1].sum() / values.size
+    if min(dark_share, 1 - dark_share) < MIN_LEVEL_SHARE:
+        return None, share
     if high - low < MIN_LEVEL_GAP or share < MIN_BILEVEL_SHARE:
         return None, share
     return (low, high), share
@@ -101,14 +95,14 @@ def snap_to_levels(image: np.ndarray, region: np.ndarray, levels: tuple[int, int
 
 
 def learn_levels(image_paths: list[Path]) -> ToneLevels:
-    """Pool the grey histograms of up to :data:`LEVEL_SAMPLE` images (sorted by path) and
+    """Pool the grey pixels of up to :data:`LEVEL_SAMPLE` images (sorted by path) and
     decide whether they are bi-level."""
     chosen = sorted(Path(p) for p in image_paths)[:LEVEL_SAMPLE]
-    hist = np.zeros(256, np.float64)
+    pixels = []
     for path in chosen:
         grey = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
         if grey is None:
             raise FactoryError(f"{path}: cannot read the image (corrupt or not an image)")
-        hist += np.bincount(grey.ravel(), minlength=256)
-    levels, share = bilevel_levels(hist)
+        pixels.append(grey.ravel())
+    levels, share = bilevel_levels(np.concatenate(pixels) if pixels else np.zeros(0, np.uint8))
     return ToneLevels(levels, share, len(chosen))
