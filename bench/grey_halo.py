@@ -2,8 +2,8 @@
 
 Binarised datasets (DeepPCB) hold two grey levels. For the real train defects (their label
 boxes) and for every paste of each `factory synth` set (its final box), prints the mean and
-median share of "grey" pixels (strictly between LOW + MARGIN and HIGH - MARGIN, default
-30..225) per box, overall and per blend. A detector can learn a grey halo instead of the
+median share of "grey" pixels (strictly between GREY_LOW = 30 and GREY_HIGH = 225) per
+box, per blend (pastes snapped by `--snap-levels` are counted apart). A detector can learn a grey halo instead of the
 defect when the pastes hold much more of it than the real defects.
 
     python bench/grey_halo.py DATASET SYNTH_DIR [SYNTH_DIR ...] [--out F.json]
