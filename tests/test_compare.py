@@ -423,8 +423,13 @@ def test_tiny_end_to_end_with_real_training(real_and_synth, tmp_path):
     report = (out / "report.md").read_text()
     for text in ("## Protocol", "images seen", "### Verdict", "distinguishable from noise",
                  "### Per-class test AP50-95", "| real+synthetic |",
-                 "Cross-check against ultralytics", "plots/curves_"):  # fmt: skip
+                 "Cross-check against ultralytics", "plots/curves_",
+                 "### Where each arm loses", "class-blind"):  # fmt: skip
         assert text in report
+    diagnosis = setting["arms"]["real"]["diagnosis"]
+    assert diagnosis["test_boxes"] > 0
+    shares = [diagnosis[k]["mean"] for k in ("found", "wrong_class", "missed")]
+    assert sum(shares) == pytest.approx(1.0)
     for plot in setting["plots"]:
         assert (out / plot).read_bytes()[:4] == b"\x89PNG"
     # nothing written into the input datasets

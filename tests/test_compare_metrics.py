@@ -10,8 +10,10 @@ from factory.compare.metrics import (
     ImageDetections,
     average_precision,
     box_iou_xyxy,
+    box_outcomes,
     build_match_table,
     detection_metrics,
+    loss_diagnosis,
     match_image,
 )
 from factory.compare.stats import bootstrap_difference, convergence, verdict
@@ -156,6 +158,37 @@ def _tables(seed: int, quality: float):
         ]
         images.append(image(gt, preds))
     return build_match_table(images, 1)
+
+
+def test_box_outcomes_separate_wrong_names_from_misses():
+    names = ["open", "short", "spur"]
+    far = shifted(BOX, 100)
+    images = [
+        # found under its class (a wrong-class duplicate beside it does not matter)
+        image([(0, BOX)], [(0, 0.9, BOX), (1, 0.8, BOX)]),
+        # found only as "spur": a wrong name, and the best-overlapping other class names it
+        image([(1, BOX)], [(2, 0.9, shifted(BOX, 1)), (0, 0.7, shifted(BOX, 3))]),
+        # the right class overlaps too little, and one prediction is on empty board
+        image([(2, BOX)], [(2, 0.9, shifted(BOX, 6)), (1, 0.9, far)]),
+        # the right prediction scores below the threshold: missed
+        image([(0, BOX)], [(0, 0.2, BOX)]),
+    ]
+    out = box_outcomes(images, conf=0.5, class_names=names)
+    assert out["test_boxes"] == 4
+    assert (out["found"], out["wrong_class"], out["missed"]) == (0.25, 0.25, 0.5)
+    assert out["confusions"] == {"short->spur": 1}
+    assert out["background_fp_per_image"] == 0.25  # only the far box; the 6-px shift overlaps
+
+
+def test_class_blind_map_forgives_only_the_name():
+    names = ["a", "b"]
+    wrong_name = [image([(0, BOX)], [(1, 0.9, BOX)]), image([(1, BOX)], [(0, 0.9, BOX)])]
+    diagnosis = loss_diagnosis(wrong_name, conf=0.5, class_names=names)
+    assert detection_metrics(build_match_table(wrong_name, 2), names)["map50_95"] == 0.0
+    assert diagnosis["class_blind_map50_95"] == pytest.approx(1.0)
+    assert diagnosis["wrong_class"] == 1.0 and diagnosis["found"] == 0.0
+    misplaced = [image([(0, BOX)], [(0, 0.9, shifted(BOX, 6))])]
+    assert loss_diagnosis(misplaced, 0.5, names)["class_blind_map50"] == 0.0
 
 
 def test_bootstrap_is_deterministic_and_paired():

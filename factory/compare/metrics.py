@@ -248,3 +248,72 @@ def detection_metrics(table: MatchTable, class_names: list[str]) -> dict:
         **best_f1(table),
         "per_class": per_class,
     }
+
+
+def class_blind(images: list[ImageDetections]) -> list[ImageDetections]:
+    """The same detections with every box of one class: AP then measures finding and
+    placing defects, whatever they are called."""
+    return [
+        ImageDetections(
+            gt_xyxy=image.gt_xyxy,
+            gt_class=np.zeros_like(image.gt_class),
+            pred_xyxy=image.pred_xyxy,
+            pred_score=image.pred_score,
+            pred_class=np.zeros_like(image.pred_class),
+        )
+        for image in images
+    ]
+
+
+def box_outcomes(
+    images: list[ImageDetections], conf: float, class_names: list[str], iou: float = 0.5
+) -> dict:
+    """What became of each test box among the predictions scoring at least ``conf``.
+
+    ``found``: a prediction of its class overlaps it at IoU >= ``iou``; ``wrong_class``: only
+    predictions of other classes do (the best of them names it in ``confusions``, keyed
+    ``"true->predicted"``); ``missed``: none does. Shares of all test boxes. Predictions that
+    overlap no test box even at IoU 0.1 are counted as ``background_fp_per_image``.
+    """
+    found = wrong = missed = background = 0
+    confusions: dict[str, int] = {}
+    for image in images:
+        keep = np.asarray(image.pred_score) >= conf
+        pred_xyxy, pred_class = image.pred_xyxy[keep], image.pred_class[keep]
+        ious = box_iou_xyxy(image.gt_xyxy, pred_xyxy)  # (G, P)
+        if len(pred_xyxy):
+            background += int((ious.max(axis=0, initial=0.0) < 0.1).sum())
+        for row, true_class in enumerate(image.gt_class):
+            hits = ious[row] >= iou
+            if (hits & (pred_class == true_class)).any():
+                found += 1
+            elif hits.any():
+                wrong += 1
+                best = int(np.argmax(np.where(hits, ious[row], -1.0)))
+                key = f"{class_names[int(true_class)]}->{class_names[int(pred_class[best])]}"
+                confusions[key] = confusions.get(key, 0) + 1
+            else:
+                missed += 1
+    total = max(found + wrong + missed, 1)
+    return {
+        "conf": float(conf),
+        "test_boxes": found + wrong + missed,
+        "found": found / total,
+        "wrong_class": wrong / total,
+        "missed": missed / total,
+        "background_fp_per_image": background / max(len(images), 1),
+        "confusions": dict(sorted(confusions.items(), key=lambda kv: (-kv[1], kv[0]))),
+    }
+
+
+def loss_diagnosis(images: list[ImageDetections], conf: float, class_names: list[str]) -> dict:
+    """Where a model loses AP: class-blind mAP (finding and placing defects) beside the
+    class-aware one, and each test box's outcome at the model's best-F1 threshold."""
+    blind_map50, blind_map5095 = mean_ap(
+        build_match_table(class_blind(images), 1), np.ones((1, len(images)))
+    )
+    return {
+        "class_blind_map50": float(blind_map50[0]),
+        "class_blind_map50_95": float(blind_map5095[0]),
+        **box_outcomes(images, conf, class_names),
+    }
