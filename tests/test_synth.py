@@ -380,10 +380,23 @@ def test_deeppcb_subset_templates_and_difference_masks(env: Path):
     assert methods["reference-diff"] >= 0.9 * sum(methods.values())
     # Binarised boards: pastes are snapped back to black and white (factory.synth.levels).
     assert summary.tone_levels["levels"] == [0, 255]
+    # Every DeepPCB class is defined by its layout (an open cuts a trace, a short joins two):
+    # each paste checked shows its class's signature; the others were placed again or left out.
+    signatures = {n: row["signature"] for n, row in summary.layout_signatures.items()}
+    assert signatures["short"] == "dark-joins" and signatures["spur"] == "dark-attached"
     train_refs = {f"references/train/{p.name}" for p in (split / "references" / "train").iterdir()}
+    checked = 0
     for record in manifest(env / "syn"):
         assert record["background"]["source"] in train_refs
-    assert sum(summary.counts_synthetic.values()) >= 0.9 * 3 * len(summary.counts_synthetic)
+        for paste in record["pastes"]:
+            if "layout_signature" in paste:
+                checked += 1
+                assert paste["layout_signature"] == signatures[paste["class"]]
+    assert checked >= 0.5 * sum(summary.counts_synthetic.values())
+    assert sum(summary.counts_synthetic.values()) >= 0.6 * 3 * len(summary.counts_synthetic)
+    for name, made in summary.counts_synthetic.items():
+        if made < 3:  # a class that fell short says why
+            assert summary.shortfalls[name]["reasons"], name
 
 
 def jpeg_copy(source: Path, out: Path, quality: int) -> Path:

@@ -106,6 +106,14 @@ def synth(
             "the real images never have; off: keep the blend's pixels."
         ),
     ] = "auto",
+    layout_check: Annotated[
+        str,
+        typer.Option(
+            help="auto: on near-binary layouts (PCBs, die masks) a paste must do to the layout "
+            "what its real instance did (an open still cuts a trace, a short still joins two, "
+            "a pin-hole stays inside copper), else it is placed again; off: no check."
+        ),
+    ] = "auto",
     image_format: Annotated[
         str,
         typer.Option(
@@ -194,6 +202,7 @@ def synth(
         image_format=image_format,
         jpeg_quality=jpeg_quality,
         snap_levels=snap_levels,
+        layout_check=layout_check,
         blend_config=_diffusion_config(method, inpainter, inpaint_model, prompts),
         diffusion_mask=diffusion_mask,
         mask_library=mask_library,

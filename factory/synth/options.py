@@ -8,6 +8,7 @@ from pathlib import Path
 from factory.errors import FactoryError
 from factory.synth.encoding import IMAGE_FORMATS
 from factory.synth.levels import SNAP_MODES
+from factory.synth.topology import LAYOUT_CHECK_MODES
 
 PLACEMENTS = ("context", "random")
 BACKGROUND_MODES = ("auto", "inpaint", "labelled")
@@ -87,6 +88,10 @@ class SynthOptions:
     # "auto": when the train images are bi-level (binarised scans), blended pixels are
     # snapped back to their two grey levels (factory.synth.levels); "off": never.
     snap_levels: str = "auto"
+    # "auto": on near-binary layouts (where pastes are placed by their footprint), a paste
+    # must keep its source instance's layout signature (factory.synth.topology), else it is
+    # placed again; "off": never checked.
+    layout_check: str = "auto"
 
     def __post_init__(self) -> None:
         def bad(name: str, expected: str, value) -> FactoryError:
@@ -135,6 +140,8 @@ class SynthOptions:
             raise bad("max_tries", "at least 1", self.max_tries)
         if self.snap_levels not in SNAP_MODES:
             raise bad("snap_levels", " or ".join(SNAP_MODES), self.snap_levels)
+        if self.layout_check not in LAYOUT_CHECK_MODES:
+            raise bad("layout_check", " or ".join(LAYOUT_CHECK_MODES), self.layout_check)
         if self.region_mask_required and self.region_mask is None:
             raise FactoryError("--region-mask-required needs --region-mask (a folder of masks)")
         from factory.blend import blend_configs, blender_names
@@ -219,6 +226,8 @@ class SynthOptions:
             data.pop("region_mask_required")
         # What snapping does depends on the images: the plan hash takes the learned levels.
         data.pop("snap_levels")
+        # Likewise the layout check: the plan hash takes the signatures it enforces.
+        data.pop("layout_check")
         if self.mask_library is None:
             data.pop("mask_library")
         else:

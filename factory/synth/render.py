@@ -19,6 +19,7 @@ from factory.synth.bank import Patch
 from factory.synth.boxes import changed_pixels, mask_to_xyxy
 from factory.synth.levels import snap_to_levels
 from factory.synth.plan import PastePlan, SamplePlan
+from factory.synth.topology import change_signature
 
 # Poisson (OpenCV) ignores source gradients within a few pixels of the mask edge, so the
 # blend mask reaches this far beyond the defect.
@@ -63,6 +64,9 @@ class RenderConfig:
     region_holds_defect: bool = False
     # (low, high) grey levels of bi-level images: blended pixels are snapped back to them.
     tone_levels: tuple[int, int] | None = None
+    # Classes defined by their layout (factory.synth.topology.class_signature): on
+    # near-binary layouts, a paste of such a class must show its signature.
+    layout_signatures: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -554,11 +558,21 @@ def render_sample(
             transformed = transform_patch(patch, paste, background)
         blender = blenders[paste.blend]
         defect_area = int(transformed.defect.sum())
+        required = None
+        if paste.mask is None and background_split[1] >= BINARY_BACKGROUND_ETA:
+            # On a near-binary layout a paste of a class defined by its layout must do to it
+            # what the real ones do (an open must still cut a trace, not bite its edge like a
+            # mouse bite), else its label is wrong. (Drawn masks are new shapes: not checked.)
+            required = dict(config.layout_signatures).get(paste.class_name)
         reason = "no free location (region full or patch too large)"
+        # Where this paste may go: free of other defects and, after a try that showed another
+        # class's layout, away from that spot (the best footprints cluster, and the next try
+        # would land beside it and show the same).
+        allowed_for_paste = occupied
         for attempt in range(config.max_tries):
             result.tries += 1
             rng = np.random.default_rng(derive_seed(plan.seed, "place", j, attempt))
-            integral = cv2.integral(occupied)
+            integral = cv2.integral(allowed_for_paste)
             top_left, placement, score, agreement = choose_location(
                 grey, transformed, integral, paste.placement, rng, config, maps
             )
@@ -595,6 +609,16 @@ def render_sample(
                     f"by more than {config.box_tolerance} grey levels)"
                 )
                 continue
+            shown = None
+            if required is not None:
+                shown = change_signature(out, candidate, changed)
+                if shown != required:
+                    allowed_for_paste = allowed_for_paste | placed_core.astype(np.uint8)
+                    reason = (
+                        f"showed another layout than the class's real instances ({shown}, "
+                        f"not {required}) in every try"
+                    )
+                    continue
             changed_box = mask_to_xyxy(changed)
             box = pad_box(changed_box, paste.box_margin_xy, hw)
             out = candidate
@@ -617,6 +641,7 @@ def render_sample(
                     "changed_pixels": int(changed.sum()),
                     "changed_xyxy": list(changed_box),
                     "xyxy": list(box),
+                    **({"layout_signature": shown} if shown is not None else {}),
                     **(
                         {"snapped_to_levels": list(config.tone_levels)}
                         if config.tone_levels is not None

@@ -53,6 +53,7 @@ from factory.synth.regions import (
     scan_folder,
 )
 from factory.synth.render import RenderConfig, render_sample
+from factory.synth.topology import change_signature, class_signature
 
 PLAN_FILE = "plan.json"
 SAMPLES = "samples"
@@ -92,6 +93,9 @@ class SynthSummary:
     # --snap-levels: the mode, the grey levels learned from the train images (None: not
     # bi-level, nothing snapped) and the share of their pixels on those levels.
     tone_levels: dict | None = None
+    # --layout-check: per class, its real instances' layout signature (None: not defined by
+    # its layout, not checked), its share and the instances measured; None when off.
+    layout_signatures: dict | None = None
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -118,6 +122,9 @@ class Context:
     mask_library: object = None  # factory.synth.shapes.MaskLibrary (--diffusion-mask library)
     regions: RegionMasks | None = None  # --region-mask FOLDER: each background's own mask
     tone: ToneLevels | None = None  # learned grey levels (None with --snap-levels off)
+    # --layout-check: per class, the layout signature of its real instances and its share
+    # (None with --layout-check off).
+    layout: dict[str, dict] | None = None
 
 
 def prepare(dataset_root: Path, options: SynthOptions) -> Context:
@@ -163,8 +170,14 @@ def prepare(dataset_root: Path, options: SynthOptions) -> Context:
         if options.snap_levels == "auto"
         else None
     )
+    layout = learn_layout_signatures(bank) if options.layout_check == "auto" else None
     config = RenderConfig(
         tone_levels=tone.levels if tone is not None else None,
+        layout_signatures=tuple(
+            (name, row["signature"])
+            for name, row in sorted((layout or {}).items())
+            if row["signature"] is not None
+        ),
         border_margin=options.border_margin,
         overlap_tolerance=options.overlap_tolerance,
         box_tolerance=options.box_tolerance,
@@ -205,6 +218,8 @@ def prepare(dataset_root: Path, options: SynthOptions) -> Context:
         digest.update("\n".join(regions.digest_items()).encode())
     if config.tone_levels is not None:  # snapped pixels are other pixels
         digest.update(f"levels {config.tone_levels}".encode())
+    if config.layout_signatures:  # pastes that break them are placed again: other pixels
+        digest.update(f"layout {config.layout_signatures}".encode())
     return Context(
         dataset,
         bank,
@@ -219,7 +234,24 @@ def prepare(dataset_root: Path, options: SynthOptions) -> Context:
         mask_library,
         regions,
         tone,
+        layout,
     )
+
+
+def learn_layout_signatures(bank: Bank) -> dict[str, dict]:
+    """Per class, the layout signature its real instances share (None: not defined by its
+    layout), that share, and the instances measured (those with a clean context)."""
+    by_class: dict[str, list[str]] = {}
+    for patch in bank.patches:
+        if patch.context is not None:
+            by_class.setdefault(patch.info.class_name, []).append(
+                change_signature(patch.context, patch.image, patch.mask)
+            )
+    out = {}
+    for name, signatures in sorted(by_class.items()):
+        signature, share = class_signature(signatures)
+        out[name] = {"signature": signature, "share": round(share, 4), "instances": len(signatures)}
+    return out
 
 
 def resolve_image_format(dataset: Dataset, options: SynthOptions) -> SynthOptions:
@@ -501,6 +533,8 @@ def _manifest_record(ctx: Context, sample: SamplePlan, rendered, sample_quality)
         }
         if "snapped_to_levels" in detail:  # only for bi-level images: others keep their bytes
             entry["snapped_to_levels"] = detail["snapped_to_levels"]
+        if "layout_signature" in detail:  # only where the layout was checked
+            entry["layout_signature"] = detail["layout_signature"]
         if ctx.options.diffusion_mask != "real":
             # Only in runs with drawn masks, so other manifests keep their bytes.
             entry.update(_mask_provenance(plan))
@@ -716,7 +750,7 @@ def _summarize(ctx, out, work, indices, start, rendered_now) -> SynthSummary:
     made_by_blend: Counter = Counter()
     mask_sources: Counter = Counter()
     failures: dict[str, Counter] = {n: Counter() for n in names}
-    kept_count = tries = quality_dropped = 0
+    kept_count = tries = quality_dropped = layout_checked = 0
     kept_real: Counter = Counter()  # copies of real labels on labelled backgrounds, by class
     quality_values = []
     for r in _records(work, indices):
@@ -727,6 +761,7 @@ def _summarize(ctx, out, work, indices, start, rendered_now) -> SynthSummary:
             kept_count += 1
             kept_real.update(k["class"] for k in r["background"].get("kept_labels", ()))
             synthetic.update(p["class"] for p in r["pastes"])
+            layout_checked += sum("layout_signature" in p for p in r["pastes"])
             made_by_blend.update(p["blend"] for p in r["pastes"])
             mask_sources.update(p["mask_source"] for p in r["pastes"] if "mask_source" in p)
             if "quality" in r:
@@ -782,6 +817,22 @@ def _summarize(ctx, out, work, indices, start, rendered_now) -> SynthSummary:
             "backgrounds are the real train images with their labels kept (--backgrounds "
             f"labelled): the synthetic images also hold {sum(kept_real.values())} copies of real "
             "labelled defects: counted in 'after', not in 'synthetic'"
+        )
+    if layout_checked:
+        layout_failed = sum(
+            count
+            for counter in failures.values()
+            for reason, count in counter.items()
+            if reason.startswith("showed another layout")
+        )
+        defined = ", ".join(
+            f"{name} {row['signature']}" for name, row in ctx.layout.items() if row["signature"]
+        )
+        notes.append(
+            f"layout check: {layout_checked} of {sum(synthetic.values())} pastes show the layout "
+            f"signature of their class's real instances ({defined}); a paste showing another "
+            f"was placed again, and {layout_failed} that showed another in every try were left "
+            "out"
         )
     if ctx.tone is not None and ctx.tone.levels is not None:
         low, high = ctx.tone.levels
@@ -855,6 +906,7 @@ def _summarize(ctx, out, work, indices, start, rendered_now) -> SynthSummary:
             "mode": ctx.options.snap_levels,
             **(ctx.tone.to_dict() if ctx.tone is not None else {"levels": None}),
         },
+        layout_signatures=ctx.layout,
     )
 
 

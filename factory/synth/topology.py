@@ -12,6 +12,15 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+LAYOUT_CHECK_MODES = ("auto", "off")
+# Signatures that name a class's look; "other" and "none" are not checked against.
+DEFINED_CONTACTS = ("island", "attached", "joins")
+# A class is defined by its layout when this share of its real instances (at least
+# LAYOUT_MIN_INSTANCES with a clean context) show one signature: on DeepPCB every class
+# (94-100 %), on the demo only the bridges (its particles, scratches and stains touch what
+# they happen to fall on).
+LAYOUT_MIN_SHARE = 0.9
+LAYOUT_MIN_INSTANCES = 5
 # Window around the defect (px) in which traces are counted, and contact distance.
 WINDOW_PX = 6
 CONTACT_PX = 2
@@ -81,3 +90,61 @@ def topology_change(background: np.ndarray, output: np.ndarray, defect: np.ndarr
         "cut_before": cut_before,
         "cut_after": cut_after,
     }
+
+
+def change_signature(background: np.ndarray, output: np.ndarray, defect: np.ndarray) -> str:
+    """What a change does to the layout, as ``"<material>-<contact>"`` (pure).
+
+    ``material``: the Otsu class the defect's pixels are after the change, ``bright`` or
+    ``dark``. ``contact``: how many components of that material touched the defect before
+    it: ``island`` (none: spurious copper, or a pin-hole in copper), ``attached`` (one: a
+    spur, or a mouse bite out of a trace edge), ``joins`` (two or more, now fewer: a short,
+    or an open, whose gap joins the board on both sides of the trace), else ``other``.
+    On a PCB the six DeepPCB classes are exactly the six signatures, so a paste whose
+    signature differs from its source instance's shows another class than its label.
+    ``none`` when the defect is empty.
+    """
+    defect = defect.astype(bool)
+    if not defect.any():
+        return "none"
+    # Only the window around the defect matters (touching_components looks no further), and
+    # its level comes from both images: a clean context can be all board (a spurious copper
+    # island), where Otsu on the context alone has no split.
+    rows = np.flatnonzero(defect.any(axis=1))
+    cols = np.flatnonzero(defect.any(axis=0))
+    pad = WINDOW_PX + CONTACT_PX
+    y0, y1 = max(0, rows[0] - pad), rows[-1] + 1 + pad
+    x0, x1 = max(0, cols[0] - pad), cols[-1] + 1 + pad
+    background = _grey(background)[y0:y1, x0:x1]
+    output = _grey(output)[y0:y1, x0:x1]
+    defect = defect[y0:y1, x0:x1]
+    level = otsu_level(np.vstack([background, output]))
+    after = output > level
+    bright = bool(after[defect].mean() >= 0.5)
+    before = background > level
+    material_before = before if bright else ~before
+    material_after = after if bright else ~after
+    touched = touching_components(material_before & ~defect, defect)
+    now = touching_components(material_after, defect)
+    if touched == 0:
+        contact = "island"
+    elif touched == 1:
+        contact = "attached"
+    elif now < touched:
+        contact = "joins"
+    else:
+        contact = "other"
+    return f"{'bright' if bright else 'dark'}-{contact}"
+
+
+def class_signature(signatures: list[str]) -> tuple[str | None, float]:
+    """The signature that defines a class, from its real instances' signatures, and its
+    share: None when fewer than :data:`LAYOUT_MIN_INSTANCES` were measured, or when no
+    defined signature (island, attached, joins) holds :data:`LAYOUT_MIN_SHARE` of them."""
+    if len(signatures) < LAYOUT_MIN_INSTANCES:
+        return None, 0.0
+    values, counts = np.unique(np.asarray(signatures), return_counts=True)
+    best = int(np.argmax(counts))
+    share = float(counts[best] / len(signatures))
+    defined = str(values[best]).rsplit("-", 1)[-1] in DEFINED_CONTACTS
+    return (str(values[best]) if defined and share >= LAYOUT_MIN_SHARE else None), share
