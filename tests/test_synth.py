@@ -384,6 +384,8 @@ def test_deeppcb_subset_templates_and_difference_masks(env: Path):
     # each paste checked shows its class's signature; the others were placed again or left out.
     signatures = {n: row["signature"] for n, row in summary.layout_signatures.items()}
     assert signatures["short"] == "dark-joins" and signatures["spur"] == "dark-attached"
+    report = (env / "syn" / "synth_report.md").read_text()
+    assert "## Layout signatures" in report and "| short | dark-joins |" in report
     train_refs = {f"references/train/{p.name}" for p in (split / "references" / "train").iterdir()}
     checked = 0
     for record in manifest(env / "syn"):

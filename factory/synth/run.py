@@ -1066,6 +1066,22 @@ def report_markdown(summary: SynthSummary) -> str:
             + (", ".join(f"{m} {c}" for m, c in methods.items()) or "none")
             + (f"; {too_large} too large to place" if too_large else "")
         )
+    if summary.layout_signatures:
+        lines += [
+            "",
+            "## Layout signatures (--layout-check)",
+            "",
+            "What each class's real instances do to a near-binary layout; a class whose "
+            "instances share one signature (90 %, at least 5) is checked on every paste.",
+            "",
+            "| class | signature | share | instances |",
+            "|---|---|---:|---:|",
+        ]
+        lines += [
+            f"| {name} | {row['signature'] or 'none (not checked)'} | {row['share']:.0%} | "
+            f"{row['instances']} |"
+            for name, row in summary.layout_signatures.items()
+        ]
     lines += ["", "## Transforms learned per class", ""]
     for name, g in summary.geometry.items():
         lines.append(
