@@ -1,0 +1,59 @@
+"""Validation mAP50-95 of compare trainings side by side, finished or still running.
+
+Reads each training's ultralytics ``results.csv`` under ``RUN/runs/<setting>/<arm>/seed-N/``,
+so it also shows trainings in progress, epoch for epoch, to compare arms at equal budget
+spent before they finish (the compare report only covers finished trainings):
+
+    python bench/val_curves.py outputs/compare-bench/run-50-60k-layout --every 10
+
+Prints a markdown table: one column per training, one row per epoch shown, and the best
+value so far in the last row. Writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+METRIC = "metrics/mAP50-95(B)"
+
+
+def read_curve(results_csv: Path) -> dict[int, float]:
+    """Epoch -> validation mAP50-95 from one ultralytics results.csv (headers are padded)."""
+    with results_csv.open(newline="") as handle:
+        rows = [{k.strip(): v for k, v in row.items() if k} for row in csv.DictReader(handle)]
+    return {int(float(row["epoch"])): float(row[METRIC]) for row in rows if row.get(METRIC)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", type=Path, nargs="+", help="compare run folders")
+    parser.add_argument("--every", type=int, default=10, help="show every Nth epoch")
+    args = parser.parse_args()
+    curves: dict[str, dict[int, float]] = {}
+    for run in args.runs:
+        for path in sorted(run.glob("runs/*/*/seed-*/train/results.csv")):
+            seed_dir = path.parents[1]
+            name = f"{seed_dir.parent.name} {seed_dir.name} ({seed_dir.parents[1].name})"
+            if len(args.runs) > 1:
+                name = f"{run.name}: {name}"
+            curves[name] = read_curve(path)
+    if not curves:
+        raise SystemExit("error: no results.csv under RUN/runs/*/*/seed-*/train/")
+    last = max(max(curve, default=0) for curve in curves.values())
+    epochs = sorted({e for e in range(args.every, last + 1, args.every)} | {last})
+    print("| epoch | " + " | ".join(curves) + " |")
+    print("|---" * (len(curves) + 1) + "|")
+    for epoch in epochs:
+        cells = [f"{c[epoch]:.3f}" if epoch in c else "" for c in curves.values()]
+        print(f"| {epoch} | " + " | ".join(cells) + " |")
+    best = [
+        f"{max(c.values()):.3f} ({max(c, key=c.get)} of {max(c)})" if c else ""
+        for c in curves.values()
+    ]
+    print("| best so far | " + " | ".join(best) + " |")
+
+
+if __name__ == "__main__":
+    main()
