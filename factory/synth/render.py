@@ -601,7 +601,7 @@ def render_sample(
                 else placed_core
             )
             changed = changed_pixels(candidate, out, region, config.box_tolerance)
-            visible_defect = int(place_mask(transformed.defect, hw, top_left).sum())
+            visible_defect = int(placed_core.sum())
             needed = max(4, int(config.min_changed_fraction * max(defect_area, visible_defect)))
             if int(changed.sum()) < needed:
                 reason = (
