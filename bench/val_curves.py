@@ -13,17 +13,9 @@ value so far in the last row. Writes nothing.
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 
-METRIC = "metrics/mAP50-95(B)"
-
-
-def read_curve(results_csv: Path) -> dict[int, float]:
-    """Epoch -> validation mAP50-95 from one ultralytics results.csv (headers are padded)."""
-    with results_csv.open(newline="") as handle:
-        rows = [{k.strip(): v for k, v in row.items() if k} for row in csv.DictReader(handle)]
-    return {int(float(row["epoch"])): float(row[METRIC]) for row in rows if row.get(METRIC)}
+from factory.compare.train import read_curve
 
 
 def main() -> None:
@@ -38,7 +30,7 @@ def main() -> None:
             name = f"{seed_dir.parent.name} {seed_dir.name} ({seed_dir.parents[1].name})"
             if len(args.runs) > 1:
                 name = f"{run.name}: {name}"
-            curves[name] = read_curve(path)
+            curves[name] = {point["epoch"]: point["map50_95"] for point in read_curve(path)}
     if not curves:
         raise SystemExit("error: no results.csv under RUN/runs/*/*/seed-*/train/")
     last = max(max(curve, default=0) for curve in curves.values())
