@@ -7,8 +7,10 @@ YOLOv8n from scratch at 320 px, batch 16, the same budget in images seen for bot
 (default 30,000: where real-only levels off on 100 images), 3 seeds, CPU.
 
 Resumable: every finished training is kept in the run folder and skipped when the script runs
-again; the report (report.md, results.json, plots) is rewritten after each training and copied
-to bench/results/compare_deeppcb/. Run it in the background:
+again; the report (report.md, results.json, plots) is rewritten after each training and copied,
+with every finished training's result and test predictions, to bench/results/compare_deeppcb/
+(`python bench/keep_run.py restore` puts them back in a fresh checkout). Run it in the
+background:
 
     nohup python bench/bench_compare_deeppcb.py > bench/results/compare_deeppcb.log 2>&1 &
 
@@ -18,7 +20,6 @@ A full run is 2 sizes x 2 arms x 3 seeds = 12 trainings of ~40+ minutes each on 
 from __future__ import annotations
 
 import argparse
-import shutil
 import subprocess
 import sys
 import time
@@ -85,11 +86,12 @@ def main() -> None:
     )
 
     def publish(run_dir: Path) -> None:
-        results.mkdir(parents=True, exist_ok=True)
-        for name in ("report.md", "results.json"):
-            shutil.copyfile(run_dir / name, results / name)
-        if (run_dir / "plots").is_dir():
-            shutil.copytree(run_dir / "plots", results / "plots", dirs_exist_ok=True)
+        # The report and every finished training with its test predictions, so that a fresh
+        # checkout can restore the run (bench/keep_run.py restore) and resume it.
+        sys.path.insert(0, str(ROOT / "bench"))
+        from keep_run import save
+
+        save(run_dir, results)
         print(f"{time.strftime('%H:%M:%S')} report updated in {results}", flush=True)
 
     start = time.time()

@@ -513,3 +513,71 @@ def test_pair_trainings_script_matches_the_report(real_and_synth, tmp_path, fake
     assert low <= paired["difference"]["mean"] <= high
     assert paired["verdict"]["distinguishable"] == comparison["verdict"]["distinguishable"]
     assert paired["verdict"]["sentence"].startswith("`real+synthetic` is better than `real`")
+
+
+def test_kept_trainings_restore_into_a_fresh_run_folder(real_and_synth, tmp_path, fake_training):
+    """bench/keep_run.py: a run saved with its test predictions resumes and re-reports in a
+    fresh folder unchanged; one kept as results.json alone still gives metrics and per-seed
+    differences, and the report says which seeds the bootstrap could not resample."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "keep_run.py"
+    spec = importlib.util.spec_from_file_location("keep_run", script)
+    keep_run = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(keep_run)
+    real, synth = real_and_synth
+    out = tmp_path / "run"
+    args = [str(real), "--synthetic", str(synth), "--out", str(out), "--seeds", "2",
+            "--budget", "32", "--epochs", "2", "--batch", "8", "--imgsz", "32",
+            "--bootstrap", "100"]  # fmt: skip
+    assert invoke(*args).exit_code == 0
+    original = json.loads((out / "results.json").read_text())["settings"][0]["comparisons"][0]
+    kept = tmp_path / "kept"
+    assert keep_run.save(out, kept) == 4
+    with pytest.raises(SystemExit, match=r"no config\.json"):
+        keep_run.restore(kept, tmp_path / "nowhere", None, None)
+
+    # A fresh checkout: the run folder is gone; one training is redone, the rest restored.
+    shutil.rmtree(out)
+    assert invoke(*args, "--arm", "real+synthetic", "--seed-index", "1").exit_code == 0
+    assert keep_run.restore(kept, out, None, None) == 3  # the retrained one is kept
+    assert invoke(*args).exit_code == 0
+    assert len(fake_training.calls) == 5  # nothing else was trained again
+    again = json.loads((out / "results.json").read_text())["settings"][0]["comparisons"][0]
+    assert again["bootstrap"] == original["bootstrap"]
+    assert again["verdict"] == original["verdict"]
+
+    # Only results.json kept (runs saved before keep_run.py existed): the real arm comes
+    # back without predictions, so no seed can be resampled.
+    json_only = tmp_path / "json-only"
+    json_only.mkdir()
+    shutil.copy2(kept / "results.json", json_only / "results.json")
+
+    def fresh_run_with(restores):
+        shutil.rmtree(out)
+        assert invoke(*args, "--arm", "real+synthetic", "--seed-index", "1").exit_code == 0
+        for saved, arms, count in restores:
+            assert keep_run.restore(saved, out, arms, None) == count
+        result = invoke("--report-only", str(out))
+        assert result.exit_code == 0, result.output
+        (setting,) = json.loads((out / "results.json").read_text())["settings"]
+        (comparison,) = setting["comparisons"]
+        assert comparison["seed_differences"] == pytest.approx(original["seed_differences"])
+        return setting, comparison, (out / "report.md").read_text()
+
+    setting, comparison, report = fresh_run_with([(json_only, None, 3)])
+    assert comparison["bootstrap"] is None
+    assert not comparison["verdict"]["distinguishable"]
+    assert "no bootstrap over test images" in comparison["verdict"]["sentence"]
+    assert setting["arms"]["real"]["seeds_without_predictions"] == [0, 1]
+    assert "`real`: seeds 0, 1 restored without test predictions" in report
+    assert "No bootstrap over test images" in report
+
+    # The real arm with its predictions, real+synthetic seed 0 without: seed 1 only.
+    setting, comparison, report = fresh_run_with(
+        [(json_only, ["real+synthetic"], 1), (kept, ["real"], 2)]
+    )
+    assert comparison["bootstrap"]["seeds"] == [1]
+    assert "95% CI over test images, seed 1 only" in comparison["verdict"]["sentence"]
+    assert setting["arms"]["real+synthetic"]["seeds_without_predictions"] == [0]
+    assert "seed 1 only (the others' test predictions were not kept)" in report

@@ -216,6 +216,17 @@ def test_verdict_sentences():
     assert "NOT distinguishable" in noisy["sentence"] and "contains zero" in noisy["sentence"]
     one = verdict("x", "real", [-0.05], {"ci_low": -0.09, "ci_high": -0.01})
     assert not one["distinguishable"] and "single seed" in one["sentence"]
+    # seeds restored without their test predictions: no CI, so never distinguishable
+    lost = verdict("x", "real", [0.05, 0.04, 0.06], None)
+    assert not lost["distinguishable"]
+    assert "no bootstrap over test images" in lost["sentence"]
+    partial = verdict(
+        "x", "real", [0.05, 0.04, 0.06], {"ci_low": 0.01, "ci_high": 0.09}, bootstrap_seeds=[2]
+    )
+    assert (
+        partial["distinguishable"]
+        and "95% CI over test images, seed 2 only" in (partial["sentence"])
+    )
 
 
 def test_convergence():

@@ -156,7 +156,12 @@ def _setting_summary(key, arms, class_names, config, run_dir) -> dict:
         tables[arm] = {}
         diagnoses = []
         for run in runs:
-            detections, _ = load_detections(Path(run["folder"]) / run["detections"])
+            path = Path(run["folder"]) / run["detections"]
+            if not path.is_file():
+                # Restored from a results.json without its predictions (bench/restore_run.py):
+                # its metrics count, the bootstrap and the diagnosis cannot use it.
+                continue
+            detections, _ = load_detections(path)
             tables[arm][run["seed_index"]] = build_match_table(detections, len(class_names))
             diagnoses.append(loss_diagnosis(detections, run["metrics"]["conf"], class_names))
         confusions: dict[str, int] = defaultdict(int)
@@ -179,9 +184,12 @@ def _setting_summary(key, arms, class_names, config, run_dir) -> dict:
             "metrics": {m: mean_std([r["metrics"][m] for r in runs]) for m in METRICS},
             "per_seed": {m: [r["metrics"][m] for r in runs] for m in METRICS},
             "per_class": per_class,
+            "seeds_without_predictions": sorted(
+                r["seed_index"] for r in runs if r["seed_index"] not in tables[arm]
+            ),
             "diagnosis": {
                 **{m: mean_std([d[m] for d in diagnoses]) for m in DIAGNOSIS},
-                "test_boxes": diagnoses[0]["test_boxes"],
+                "test_boxes": diagnoses[0]["test_boxes"] if diagnoses else None,
                 "confusions": dict(sorted(confusions.items(), key=lambda kv: (-kv[1], kv[0]))),
             },
             "params": runs[0]["size"]["params"],
@@ -199,22 +207,28 @@ def _setting_summary(key, arms, class_names, config, run_dir) -> dict:
         for arm in arms:
             if arm == REAL_ARM:
                 continue
-            common = sorted(set(tables[arm]) & set(tables[REAL_ARM]))
-            if not common:
-                continue
             real_by_seed = {r["seed_index"]: r for r in arms[REAL_ARM]}
             other_by_seed = {r["seed_index"]: r for r in arms[arm]}
+            common = sorted(set(real_by_seed) & set(other_by_seed))
+            if not common:
+                continue
             diffs = [
                 other_by_seed[s]["metrics"]["map50_95"] - real_by_seed[s]["metrics"]["map50_95"]
                 for s in common
             ]
-            boot = bootstrap_difference(
-                [tables[REAL_ARM][s] for s in common],
-                [tables[arm][s] for s in common],
-                resamples=int(config.get("bootstrap", 1000)),
-                seed=int(config["training"]["seed"]),
-                key=f"{key}/{arm}",
-            )
+            # Only seeds whose test predictions both arms kept can be resampled.
+            predicted = sorted(set(tables[arm]) & set(tables[REAL_ARM]))
+            boot = None
+            if predicted:
+                boot = bootstrap_difference(
+                    [tables[REAL_ARM][s] for s in predicted],
+                    [tables[arm][s] for s in predicted],
+                    resamples=int(config.get("bootstrap", 1000)),
+                    seed=int(config["training"]["seed"]),
+                    key=f"{key}/{arm}",
+                )
+                boot["seeds"] = predicted
+            partial = predicted if predicted and predicted != common else None
             comparisons.append(
                 {
                     "arm": arm,
@@ -223,7 +237,7 @@ def _setting_summary(key, arms, class_names, config, run_dir) -> dict:
                     "seed_differences": diffs,
                     "seed_difference_summary": mean_std(diffs),
                     "bootstrap": boot,
-                    "verdict": verdict(arm, REAL_ARM, diffs, boot),
+                    "verdict": verdict(arm, REAL_ARM, diffs, boot, bootstrap_seeds=partial),
                 }
             )
     first = next(iter(arms.values()))[0]
@@ -443,6 +457,15 @@ def _render_setting(setting: dict, class_names: list[str]) -> list[str]:
             "(`--parallel`): it shows load, not the model's speed; time it with `--parallel 1`."
         )
     for arm, data in setting["arms"].items():
+        lost = data.get("seeds_without_predictions")
+        if lost:
+            lines.append(
+                f"- `{arm}`: seed{'s' if len(lost) > 1 else ''} "
+                f"{', '.join(str(s) for s in lost)} restored without test predictions: "
+                "counted in the metrics and the per-seed differences, not in the bootstrap "
+                "or the loss diagnosis."
+            )
+    for arm, data in setting["arms"].items():
         conv = data["convergence"]
         if conv["status"] != "levelled":
             warning = (
@@ -476,8 +499,7 @@ def _render_setting(setting: dict, class_names: list[str]) -> list[str]:
                 + " | ".join(f"{d:+.4f}" for d in comparison["seed_differences"])
                 + f" | {_fmt(comparison['seed_difference_summary'], 4)} |",
                 "",
-                f"Bootstrap over {boot['test_images']} test images: difference "
-                f"{boot['difference']:+.4f}, 95% CI [{boot['ci_low']:+.4f}, {boot['ci_high']:+.4f}].",
+                _bootstrap_line(boot, comparison["seeds"]),
                 "",
             ]  # fmt: skip
     lines += [
@@ -493,6 +515,26 @@ def _render_setting(setting: dict, class_names: list[str]) -> list[str]:
     lines += _render_diagnosis(setting)
     lines += [f"![plot]({p})" for p in setting.get("plots", [])] + [""]
     return lines
+
+
+def _bootstrap_line(boot: dict | None, seeds: list[int]) -> str:
+    if boot is None:
+        return (
+            "No bootstrap over test images: no paired seed kept its test predictions "
+            "(trainings restored from a results.json)."
+        )
+    # Older results.json files have no "seeds" in the bootstrap: it covered every paired seed.
+    covered = boot.get("seeds", seeds)
+    only = (
+        f", seed{'s' if len(covered) > 1 else ''} {', '.join(str(s) for s in covered)} only "
+        "(the others' test predictions were not kept)"
+        if covered != seeds
+        else ""
+    )
+    return (
+        f"Bootstrap over {boot['test_images']} test images{only}: difference "
+        f"{boot['difference']:+.4f}, 95% CI [{boot['ci_low']:+.4f}, {boot['ci_high']:+.4f}]."
+    )
 
 
 def _render_diagnosis(setting: dict) -> list[str]:
@@ -511,7 +553,9 @@ def _render_diagnosis(setting: dict) -> list[str]:
     ]
     for arm, data in setting["arms"].items():
         d, m = data["diagnosis"], data["metrics"]
-        top = ", ".join(f"{pair} {n}" for pair, n in list(d["confusions"].items())[:3]) or "none"
+        top = ", ".join(f"{pair} {n}" for pair, n in list(d["confusions"].items())[:3]) or (
+            "none" if d["test_boxes"] is not None else "n/a"
+        )
         lines.append(
             f"| {arm} | {_fmt(m['map50_95'])} | {_fmt(d['class_blind_map50_95'])} | "
             f"{_fmt(m['map50'])} | {_fmt(d['class_blind_map50'])} | {_fmt(d['found'])} | "

@@ -61,21 +61,41 @@ def bootstrap_difference(
     }
 
 
-def verdict(arm: str, base: str, seed_differences: list[float], bootstrap: dict) -> dict:
+def verdict(
+    arm: str,
+    base: str,
+    seed_differences: list[float],
+    bootstrap: dict | None,
+    *,
+    bootstrap_seeds: list[int] | None = None,
+) -> dict:
     """Whether ``arm`` differs from ``base`` beyond noise, and a sentence saying so.
 
     Distinguishable means both: the bootstrap 95% CI over test images excludes zero, and
     every seed's paired difference has the sign of the mean (with at least two seeds).
+    ``bootstrap`` is None when no paired seed kept its test predictions (a run restored from
+    a results.json): then nothing is distinguishable. ``bootstrap_seeds`` names the seeds the
+    bootstrap covers when that is fewer than the paired seeds, so the sentence says so.
     """
     mean = float(np.mean(seed_differences)) if seed_differences else 0.0
-    low, high = bootstrap["ci_low"], bootstrap["ci_high"]
-    ci_excludes_zero = low > 0 or high < 0
     seeds_agree = len(seed_differences) >= 2 and all(
         math.copysign(1, d) == math.copysign(1, mean) and d != 0 for d in seed_differences
     )
     direction = "better" if mean > 0 else "worse"
-    ci_text = f"95% CI over test images [{low:+.3f}, {high:+.3f}]"
     seeds_text = ", ".join(f"{d:+.3f}" for d in seed_differences)
+    if bootstrap is None:
+        ci_excludes_zero = False
+        ci_text = "no bootstrap over test images (no paired seed kept its test predictions)"
+    else:
+        low, high = bootstrap["ci_low"], bootstrap["ci_high"]
+        ci_excludes_zero = low > 0 or high < 0
+        only = (
+            f", seed{'s' if len(bootstrap_seeds) > 1 else ''} "
+            f"{', '.join(str(s) for s in bootstrap_seeds)} only"
+            if bootstrap_seeds is not None
+            else ""
+        )
+        ci_text = f"95% CI over test images{only} [{low:+.3f}, {high:+.3f}]"
     if ci_excludes_zero and seeds_agree:
         sentence = (
             f"`{arm}` is {direction} than `{base}` by {mean:+.3f} mAP50-95 and the difference "
@@ -84,7 +104,9 @@ def verdict(arm: str, base: str, seed_differences: list[float], bootstrap: dict)
         distinguishable = True
     else:
         reasons = []
-        if not ci_excludes_zero:
+        if bootstrap is None:
+            reasons.append(ci_text)
+        elif not ci_excludes_zero:
             reasons.append(f"the {ci_text} contains zero")
         else:
             reasons.append(f"the {ci_text} excludes zero, but")

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Rebuild the inputs of the 60k layout-checked comparison in a fresh checkout and start the
+# missing trainings in the background. Start it in the first minutes of a session: two
+# trainings at once take about 2 hours on 2 CPU cores, and outputs/ does not survive the
+# session (the kept results in bench/results/ do).
+#
+#   bash bench/start_60k_layout.sh [SEED_INDICES] [ARM]   # default: 1,2 real+checked
+#
+# When they finish: factory compare --report-only outputs/compare-bench/run-50-60k-layout,
+# then python bench/keep_run.py save outputs/compare-bench/run-50-60k-layout \
+#   bench/results/compare_deeppcb_run-50-60k-layout
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. .venv/bin/activate
+seeds="${1:-1,2}"
+arm="${2:-real+checked}"
+W=outputs/compare-bench
+RUN=$W/run-50-60k-layout
+KEPT=bench/results/compare_deeppcb_run-50-60k-layout
+SOURCE=$W/run-50-30k/synth/real-50/source
+
+[ -f $W/deeppcb/data.yaml ] || factory import deeppcb ../shared/datasets/deeppcb-trainval \
+    --out $W/deeppcb --overwrite
+[ -f $W/deeppcb-split/data.yaml ] || factory split $W/deeppcb --out $W/deeppcb-split \
+    --test 200 --val 100 --seed 0 --overwrite
+[ -f $SOURCE/data.yaml ] || python bench/subset_view.py $W/deeppcb-split --real-count 50 \
+    --out $SOURCE
+# Byte-identical to the set the kept trainings used (the compare checks the train list digest).
+[ -f $W/layout/real-50/data.yaml ] || factory synth $SOURCE --out $W/layout/real-50 \
+    --per-class 100 --max-synthetic-ratio 3
+
+log=bench/results/compare_deeppcb_run-50-60k-layout-${arm//+/-}-s${seeds//,/}.log
+nohup setsid factory compare $W/deeppcb-split --real-count 50 --synthetic-ratio 1 \
+    --synthetic checked=$W/layout/real-50 --budget 60000 --epochs 60 --imgsz 320 --batch 16 \
+    --seeds 3 --device cpu --parallel 2 --out $RUN --arm "$arm" --seed-index "$seeds" \
+    > "$log" 2>&1 &
+# The compare creates the run folder first; then the kept trainings go back into it.
+for _ in $(seq 120); do [ -f $RUN/plan.json ] && break; sleep 1; done
+python bench/keep_run.py restore $KEPT $RUN
+echo "trainings started (log: $log)"
