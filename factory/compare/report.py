@@ -158,7 +158,7 @@ def _setting_summary(key, arms, class_names, config, run_dir) -> dict:
         for run in runs:
             path = Path(run["folder"]) / run["detections"]
             if not path.is_file():
-                # Restored from a results.json without its predictions (bench/restore_run.py):
+                # Restored from a results.json without its predictions (bench/keep_run.py):
                 # its metrics count, the bootstrap and the diagnosis cannot use it.
                 continue
             detections, _ = load_detections(path)
