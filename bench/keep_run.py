@@ -22,7 +22,9 @@ import json
 import shutil
 from pathlib import Path
 
+from factory.compare.report import load_results
 from factory.compare.runner import DETECTIONS_FILE, RESULT_FILE, _safe
+from factory.io import write_json
 
 KEPT = ("report.md", "results.json", "val_curves.md")
 
@@ -41,15 +43,15 @@ def save(run: Path, dest: Path) -> int:
             shutil.copy2(run / name, dest / name)
     if (run / "plots").is_dir():
         shutil.copytree(run / "plots", dest / "plots", dirs_exist_ok=True)
-    count = 0
-    for result in sorted((run / "runs").glob(f"*/*/seed-*/{RESULT_FILE}")):
-        target = dest / "trainings" / result.parent.relative_to(run / "runs")
+    results = load_results(run)
+    for result in results:
+        folder = Path(result["folder"])
+        target = dest / "trainings" / folder.relative_to(run / "runs")
         target.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(result, target / RESULT_FILE)
-        if (result.parent / DETECTIONS_FILE).is_file():
-            shutil.copy2(result.parent / DETECTIONS_FILE, target / DETECTIONS_FILE)
-        count += 1
-    return count
+        shutil.copy2(folder / RESULT_FILE, target / RESULT_FILE)
+        if (folder / DETECTIONS_FILE).is_file():
+            shutil.copy2(folder / DETECTIONS_FILE, target / DETECTIONS_FILE)
+    return len(results)
 
 
 def restore(saved: Path, run: Path, arms: list[str] | None, seeds: list[int] | None) -> int:
@@ -88,7 +90,7 @@ def restore(saved: Path, run: Path, arms: list[str] | None, seeds: list[int] | N
             how = "with its test predictions"
         else:
             how = "without test predictions (not kept)"
-        (target / RESULT_FILE).write_text(json.dumps(restored, indent=2) + "\n")
+        write_json(target / RESULT_FILE, restored)
         print(f"restored {target} {how}")
         count += 1
     return count
