@@ -85,12 +85,12 @@ def main() -> None:
         RESULTS if args.run_name == "run" else RESULTS.with_name(f"{RESULTS.name}_{args.run_name}")
     )
 
-    def publish(run_dir: Path) -> None:
-        # The report and every finished training with its test predictions, so that a fresh
-        # checkout can restore the run (bench/keep_run.py restore) and resume it.
-        sys.path.insert(0, str(ROOT / "bench"))
-        from keep_run import save
+    # The report and every finished training with its test predictions, so that a fresh
+    # checkout can restore the run (bench/keep_run.py restore) and resume it.
+    sys.path.insert(0, str(ROOT / "bench"))
+    from keep_run import save
 
+    def publish(run_dir: Path) -> None:
         save(run_dir, results)
         print(f"{time.strftime('%H:%M:%S')} report updated in {results}", flush=True)
 

@@ -22,6 +22,7 @@ from factory.compare.stats import (
     budget_convergence,
     convergence,
     mean_std,
+    name_seeds,
     verdict,
 )
 from factory.errors import FactoryError
@@ -460,8 +461,7 @@ def _render_setting(setting: dict, class_names: list[str]) -> list[str]:
         lost = data.get("seeds_without_predictions")
         if lost:
             lines.append(
-                f"- `{arm}`: seed{'s' if len(lost) > 1 else ''} "
-                f"{', '.join(str(s) for s in lost)} restored without test predictions: "
+                f"- `{arm}`: {name_seeds(lost)} restored without test predictions: "
                 "counted in the metrics and the per-seed differences, not in the bootstrap "
                 "or the loss diagnosis."
             )
@@ -526,8 +526,7 @@ def _bootstrap_line(boot: dict | None, seeds: list[int]) -> str:
     # Older results.json files have no "seeds" in the bootstrap: it covered every paired seed.
     covered = boot.get("seeds", seeds)
     only = (
-        f", seed{'s' if len(covered) > 1 else ''} {', '.join(str(s) for s in covered)} only "
-        "(the others' test predictions were not kept)"
+        f", {name_seeds(covered)} only (the others' test predictions were not kept)"
         if covered != seeds
         else ""
     )

@@ -61,6 +61,11 @@ def bootstrap_difference(
     }
 
 
+def name_seeds(seeds: list[int]) -> str:
+    """``seed 2`` or ``seeds 0, 1``."""
+    return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)}"
+
+
 def verdict(
     arm: str,
     base: str,
@@ -89,12 +94,7 @@ def verdict(
     else:
         low, high = bootstrap["ci_low"], bootstrap["ci_high"]
         ci_excludes_zero = low > 0 or high < 0
-        only = (
-            f", seed{'s' if len(bootstrap_seeds) > 1 else ''} "
-            f"{', '.join(str(s) for s in bootstrap_seeds)} only"
-            if bootstrap_seeds is not None
-            else ""
-        )
+        only = f", {name_seeds(bootstrap_seeds)} only" if bootstrap_seeds is not None else ""
         ci_text = f"95% CI over test images{only} [{low:+.3f}, {high:+.3f}]"
     if ci_excludes_zero and seeds_agree:
         sentence = (
