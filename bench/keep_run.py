@@ -5,6 +5,7 @@ per-training results a half-finished comparison cannot be resumed or re-reported
 
     python bench/keep_run.py save RUN bench/results/compare_deeppcb_<run>
     python bench/keep_run.py restore bench/results/compare_deeppcb_<run> RUN [--arm A] [--seeds 0,1]
+        [--skip ARM:SEEDS]
 
 `save` copies report.md, results.json, plots/ and, per finished training, its result.json
 and detections.npz (the test predictions the bootstrap and the loss diagnosis need) under
@@ -12,7 +13,9 @@ trainings/<setting>/<arm>/seed-<k>/. `restore` writes them back under RUN/runs/,
 folder that the same `factory compare` command has created (its config.json must name the
 same test lock). Saved folders from before `save` existed only hold results.json: their
 trainings come back without test predictions, and the report then says which seeds it
-could not resample. A training already in RUN is never overwritten.
+could not resample. A training already in RUN is never overwritten, nor one that has begun
+there (spec.json without result.json). `--skip real:1,2` leaves those kept trainings out: use
+it for seeds that a compare started just now retrains, before their folders exist.
 """
 
 from __future__ import annotations
@@ -54,7 +57,23 @@ def save(run: Path, dest: Path) -> int:
     return len(results)
 
 
-def restore(saved: Path, run: Path, arms: list[str] | None, seeds: list[int] | None) -> int:
+def parse_skip(value: str) -> tuple[str, set[int]]:
+    arm, _, seeds = value.rpartition(":")
+    try:
+        if arm:
+            return arm, {int(s) for s in seeds.split(",")}
+    except ValueError:
+        pass
+    raise SystemExit(f"error: --skip wants ARM:SEEDS such as real:1,2, got {value!r}")
+
+
+def restore(
+    saved: Path,
+    run: Path,
+    arms: list[str] | None,
+    seeds: list[int] | None,
+    skip: list[tuple[str, set[int]]] = (),
+) -> int:
     results = json.loads((saved / "results.json").read_text())
     config_path = run / "config.json"
     if not config_path.is_file():
@@ -74,10 +93,15 @@ def restore(saved: Path, run: Path, arms: list[str] | None, seeds: list[int] | N
             continue
         if seeds is not None and record["seed_index"] not in seeds:
             continue
+        if any(record["arm"]["name"] == arm and record["seed_index"] in s for arm, s in skip):
+            continue
         kept = training_folder(saved / "trainings", record)
         target = training_folder(run / "runs", record)
         if (target / RESULT_FILE).is_file():
             print(f"kept {target}: already finished there")
+            continue
+        if (target / "spec.json").is_file():
+            print(f"left {target} alone: a training has begun there")
             continue
         target.mkdir(parents=True, exist_ok=True)
         if (kept / RESULT_FILE).is_file():
@@ -107,13 +131,18 @@ def main() -> None:
     restoring.add_argument("run", type=Path)
     restoring.add_argument("--arm", action="append", help="only this arm (repeatable)")
     restoring.add_argument("--seeds", help="only these seed indices, comma list")
+    restoring.add_argument(
+        "--skip", action="append", default=[], help="leave out ARM:SEEDS, e.g. real:1,2"
+    )
     args = parser.parse_args()
     if args.command == "save":
         print(f"saved {save(args.run, args.dest)} trainings to {args.dest}")
     else:
         seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+        skip = [parse_skip(value) for value in args.skip]
         print(
-            f"restored {restore(args.saved, args.run, args.arm, seeds)} trainings into {args.run}"
+            f"restored {restore(args.saved, args.run, args.arm, seeds, skip)} trainings into "
+            f"{args.run}"
         )
 
 

@@ -34,7 +34,8 @@ nohup setsid factory compare $W/deeppcb-split --real-count 50 --synthetic-ratio 
     --synthetic checked=$W/layout/real-50 --budget 60000 --epochs 60 --imgsz 320 --batch 16 \
     --seeds 3 --device cpu --parallel 2 --out $RUN --arm "$arm" --seed-index "$seeds" \
     > "$log" 2>&1 &
-# The compare creates the run folder first; then the kept trainings go back into it.
+# The compare creates the run folder first; then the kept trainings go back into it, except
+# the ones it is training again now (their folders may not exist yet).
 for _ in $(seq 120); do [ -f $RUN/plan.json ] && break; sleep 1; done
-python bench/keep_run.py restore $KEPT $RUN
+python bench/keep_run.py restore $KEPT $RUN --skip "$arm:$seeds"
 echo "trainings started (log: $log)"

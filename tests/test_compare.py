@@ -540,7 +540,21 @@ def test_kept_trainings_restore_into_a_fresh_run_folder(real_and_synth, tmp_path
     # A fresh checkout: the run folder is gone; one training is redone, the rest restored.
     shutil.rmtree(out)
     assert invoke(*args, "--arm", "real+synthetic", "--seed-index", "1").exit_code == 0
-    assert keep_run.restore(kept, out, None, None) == 3  # the retrained one is kept
+    # Kept trainings that a compare has begun to retrain, or that --skip names, stay out.
+    records = json.loads((kept / "results.json").read_text())["trainings"]
+    real_seed_0 = next(r for r in records if (r["arm"]["name"], r["seed_index"]) == ("real", 0))
+    begun = keep_run.training_folder(out / "runs", real_seed_0)
+    begun.mkdir(parents=True)
+    (begun / "spec.json").write_text("{}")
+    skip = [keep_run.parse_skip("real:1")]
+    assert skip == [("real", {1})]
+    assert keep_run.restore(kept, out, None, None, skip) == 1  # real+synthetic seed 0 only
+    assert not (begun / "result.json").is_file()
+    shutil.rmtree(begun)
+    assert keep_run.restore(kept, out, None, None) == 2  # the retrained one is kept
+    assert keep_run.parse_skip("real+synthetic:0,1") == ("real+synthetic", {0, 1})
+    with pytest.raises(SystemExit, match="ARM:SEEDS"):
+        keep_run.parse_skip("real")
     assert invoke(*args).exit_code == 0
     assert len(fake_training.calls) == 5  # nothing else was trained again
     again = json.loads((out / "results.json").read_text())["settings"][0]["comparisons"][0]
