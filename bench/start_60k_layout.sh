@@ -4,38 +4,42 @@
 # trainings at once take about 2 hours on 2 CPU cores, and outputs/ does not survive the
 # session (the kept results in bench/results/ do).
 #
-#   bash bench/start_60k_layout.sh [SEED_INDICES] [ARM]   # default: 1,2 real+checked
+#   bash bench/start_60k_layout.sh [SEED_INDICES] [ARM] [REAL_COUNT]
+#   # defaults: 1,2 real+checked 50; e.g. `bench/start_60k_layout.sh 0,1 real 100`
 #
-# When they finish: factory compare --report-only outputs/compare-bench/run-50-60k-layout,
-# then python bench/keep_run.py save outputs/compare-bench/run-50-60k-layout \
-#   bench/results/compare_deeppcb_run-50-60k-layout
+# When they finish: factory compare --report-only outputs/compare-bench/run-N-60k-layout,
+# then python bench/keep_run.py save outputs/compare-bench/run-N-60k-layout \
+#   bench/results/compare_deeppcb_run-N-60k-layout
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
 seeds="${1:-1,2}"
 arm="${2:-real+checked}"
+real="${3:-50}"
 W=outputs/compare-bench
-RUN=$W/run-50-60k-layout
-KEPT=bench/results/compare_deeppcb_run-50-60k-layout
-SOURCE=$W/run-50-30k/synth/real-50/source
+RUN=$W/run-$real-60k-layout
+KEPT=bench/results/compare_deeppcb_run-$real-60k-layout
+# The 50-image view sits where the 30k run that first made it put it.
+SOURCE=$W/views/real-$real
+[ "$real" = 50 ] && SOURCE=$W/run-50-30k/synth/real-50/source
 
 [ -f $W/deeppcb/data.yaml ] || factory import deeppcb ../shared/datasets/deeppcb-trainval \
     --out $W/deeppcb --overwrite
 [ -f $W/deeppcb-split/data.yaml ] || factory split $W/deeppcb --out $W/deeppcb-split \
     --test 200 --val 100 --seed 0 --overwrite
-[ -f $SOURCE/data.yaml ] || python bench/subset_view.py $W/deeppcb-split --real-count 50 \
+[ -f $SOURCE/data.yaml ] || python bench/subset_view.py $W/deeppcb-split --real-count "$real" \
     --out $SOURCE
 # Byte-identical to the set the kept trainings used (the compare checks the train list digest).
-[ -f $W/layout/real-50/data.yaml ] || factory synth $SOURCE --out $W/layout/real-50 \
+[ -f $W/layout/real-$real/data.yaml ] || factory synth $SOURCE --out $W/layout/real-$real \
     --per-class 100 --max-synthetic-ratio 3
 
-log=bench/results/compare_deeppcb_run-50-60k-layout-${arm//+/-}-s${seeds//,/}.log
-nohup setsid factory compare $W/deeppcb-split --real-count 50 --synthetic-ratio 1 \
-    --synthetic checked=$W/layout/real-50 --budget 60000 --epochs 60 --imgsz 320 --batch 16 \
+log=bench/results/compare_deeppcb_run-$real-60k-layout-${arm//+/-}-s${seeds//,/}.log
+nohup setsid factory compare $W/deeppcb-split --real-count "$real" --synthetic-ratio 1 \
+    --synthetic checked=$W/layout/real-$real --budget 60000 --epochs 60 --imgsz 320 --batch 16 \
     --seeds 3 --device cpu --parallel 2 --out $RUN --arm "$arm" --seed-index "$seeds" \
     > "$log" 2>&1 &
 # The compare creates the run folder first; then the kept trainings go back into it, except
 # the ones it is training again now (their folders may not exist yet).
 for _ in $(seq 120); do [ -f $RUN/plan.json ] && break; sleep 1; done
-python bench/keep_run.py restore $KEPT $RUN --skip "$arm:$seeds"
+[ -d $KEPT ] && python bench/keep_run.py restore $KEPT $RUN --skip "$arm:$seeds"
 echo "trainings started (log: $log)"
