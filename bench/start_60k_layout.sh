@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Rebuild the inputs of the 60k layout-checked comparison in a fresh checkout and start the
 # missing trainings in the background. Start it in the first minutes of a session: two
-# trainings at once take about 2 hours on 2 CPU cores, and outputs/ does not survive the
-# session (the kept results in bench/results/ do).
+# trainings at once took 1 h 57 min (session 7) and 66 min (session 9) on 2 CPU cores, and
+# outputs/ does not survive the session (the kept results in bench/results/ do).
 #
 #   bash bench/start_60k_layout.sh [SEED_INDICES] [ARM] [REAL_COUNT]
 #   # defaults: 1,2 real+checked 50; e.g. `bench/start_60k_layout.sh 0,1 real 100`
