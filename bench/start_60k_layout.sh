@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Rebuild the inputs of the 60k layout-checked comparison in a fresh checkout and start the
 # missing trainings in the background. Start it in the first minutes of a session: two
-# trainings at once took 1 h 57 min (session 7) and 66 min (session 9) on 2 CPU cores, and
+# trainings at once took 1 h 57 min (session 7), 66 min (session 9) and about 105 min
+# (session 10) on 2 CPU cores, and
 # outputs/ does not survive the session (the kept results in bench/results/ do).
 #
-#   bash bench/start_60k_layout.sh [SEED_INDICES] [ARM] [REAL_COUNT]
+#   bash bench/start_60k_layout.sh [SEED_INDICES] [ARMS] [REAL_COUNT]
 #   # defaults: 1,2 real+checked 50; e.g. `bench/start_60k_layout.sh 0,1 real 100`
+#   # ARMS may be a comma list: `bench/start_60k_layout.sh 2 real+checked,real 100` trains
+#   # seed 2 of both arms, a pair whose difference the bootstrap can resample.
 #
 # When they finish: factory compare --report-only outputs/compare-bench/run-N-60k-layout,
 # then python bench/keep_run.py save outputs/compare-bench/run-N-60k-layout \
@@ -14,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
 seeds="${1:-1,2}"
-arm="${2:-real+checked}"
+arms="${2:-real+checked}"
 real="${3:-50}"
 W=outputs/compare-bench
 RUN=$W/run-$real-60k-layout
@@ -33,13 +36,19 @@ SOURCE=$W/views/real-$real
 [ -f $W/layout/real-$real/data.yaml ] || factory synth $SOURCE --out $W/layout/real-$real \
     --per-class 100 --max-synthetic-ratio 3
 
-log=bench/results/compare_deeppcb_run-$real-60k-layout-${arm//+/-}-s${seeds//,/}.log
+arm_options=() skip_options=()
+for arm in ${arms//,/ }; do
+    arm_options+=(--arm "$arm")
+    skip_options+=(--skip "$arm:$seeds")
+done
+arms_name=${arms//+/-}
+log=bench/results/compare_deeppcb_run-$real-60k-layout-${arms_name//,/_}-s${seeds//,/}.log
 nohup setsid factory compare $W/deeppcb-split --real-count "$real" --synthetic-ratio 1 \
     --synthetic checked=$W/layout/real-$real --budget 60000 --epochs 60 --imgsz 320 --batch 16 \
-    --seeds 3 --device cpu --parallel 2 --out $RUN --arm "$arm" --seed-index "$seeds" \
+    --seeds 3 --device cpu --parallel 2 --out $RUN "${arm_options[@]}" --seed-index "$seeds" \
     > "$log" 2>&1 &
 # The compare creates the run folder first; then the kept trainings go back into it, except
 # the ones it is training again now (their folders may not exist yet).
 for _ in $(seq 120); do [ -f $RUN/plan.json ] && break; sleep 1; done
-[ -d $KEPT ] && python bench/keep_run.py restore $KEPT $RUN --skip "$arm:$seeds"
+[ -d $KEPT ] && python bench/keep_run.py restore $KEPT $RUN "${skip_options[@]}"
 echo "trainings started (log: $log)"
