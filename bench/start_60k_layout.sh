@@ -2,8 +2,8 @@
 # Rebuild the inputs of the 60k layout-checked comparison in a fresh checkout and start the
 # missing trainings in the background. Start it in the first minutes of a session: two
 # trainings at once took 1 h 57 min (session 7), 66 min (session 9) and about 105 min
-# (session 10) on 2 CPU cores, and
-# outputs/ does not survive the session (the kept results in bench/results/ do).
+# (session 10) on 2 CPU cores, and outputs/ does not survive the session (the kept results
+# in bench/results/ do).
 #
 #   bash bench/start_60k_layout.sh [SEED_INDICES] [ARMS] [REAL_COUNT]
 #   # defaults: 1,2 real+checked 50; e.g. `bench/start_60k_layout.sh 0,1 real 100`
