@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Rebuild the inputs of the 60k layout-checked comparison in a fresh checkout and start the
 # missing trainings in the background. Start it in the first minutes of a session: two
-# trainings at once took 1 h 57 min (session 7), 66 min (session 9) and about 105 min
+# trainings at once took 1 h 57 min (session 7), 66 min (session 9) and 1 h 51 min
 # (session 10) on 2 CPU cores, and outputs/ does not survive the session (the kept results
 # in bench/results/ do).
 #
