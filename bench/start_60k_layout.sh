@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Rebuild the inputs of the 60k layout-checked comparison in a fresh checkout and start the
 # missing trainings in the background. Start it in the first minutes of a session: two
-# trainings at once took 1 h 57 min (session 7), 66 min (session 9) and 1 h 51 min
-# (session 10) on 2 CPU cores, and outputs/ does not survive the session (the kept results
-# in bench/results/ do).
+# trainings at once took 1 h 57 min (session 7), 66 min (session 9), 1 h 51 min
+# (session 10) and 1 h 46 min (session 11; one alone ran no faster) on 2 CPU cores.
+# outputs/ may not survive the session (the kept results in bench/results/ do); when it
+# does, re-running the same command resumes an interrupted training from its last.pt.
 #
 #   bash bench/start_60k_layout.sh [SEED_INDICES] [ARMS] [REAL_COUNT]
 #   # defaults: 1,2 real+checked 50; e.g. `bench/start_60k_layout.sh 0,1 real 100`
