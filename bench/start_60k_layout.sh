@@ -6,10 +6,12 @@
 # outputs/ may not survive the session (the kept results in bench/results/ do); when it
 # does, re-running the same command resumes an interrupted training from its last.pt.
 #
-#   bash bench/start_60k_layout.sh [SEED_INDICES] [ARMS] [REAL_COUNT]
-#   # defaults: 1,2 real+checked 50; e.g. `bench/start_60k_layout.sh 0,1 real 100`
+#   bash bench/start_60k_layout.sh [SEED_INDICES] [ARMS] [REAL_COUNT] [SEEDS]
+#   # defaults: 1,2 real+checked 50 3; e.g. `bench/start_60k_layout.sh 0,1 real 100`
 #   # ARMS may be a comma list: `bench/start_60k_layout.sh 2 real+checked,real 100` trains
 #   # seed 2 of both arms, a pair whose difference the bootstrap can resample.
+#   # SEEDS above 3 adds seeds to the run: `bench/start_60k_layout.sh 3 real+checked,real 50 4`
+#   # trains a fourth pair at 50 real images (seed 0 there kept no test predictions).
 #
 # When they finish: factory compare --report-only outputs/compare-bench/run-N-60k-layout,
 # then python bench/keep_run.py save outputs/compare-bench/run-N-60k-layout \
@@ -20,6 +22,7 @@ cd "$(dirname "$0")/.."
 seeds="${1:-1,2}"
 arms="${2:-real+checked}"
 real="${3:-50}"
+n_seeds="${4:-3}"
 W=outputs/compare-bench
 RUN=$W/run-$real-60k-layout
 KEPT=bench/results/compare_deeppcb_run-$real-60k-layout
@@ -46,7 +49,7 @@ arms_name=${arms//+/-}
 log=bench/results/compare_deeppcb_run-$real-60k-layout-${arms_name//,/_}-s${seeds//,/}.log
 nohup setsid factory compare $W/deeppcb-split --real-count "$real" --synthetic-ratio 1 \
     --synthetic checked=$W/layout/real-$real --budget 60000 --epochs 60 --imgsz 320 --batch 16 \
-    --seeds 3 --device cpu --parallel 2 --out $RUN "${arm_options[@]}" --seed-index "$seeds" \
+    --seeds "$n_seeds" --device cpu --parallel 2 --out $RUN "${arm_options[@]}" --seed-index "$seeds" \
     > "$log" 2>&1 &
 # The compare creates the run folder first; then the kept trainings go back into it, except
 # the ones it is training again now (their folders may not exist yet).

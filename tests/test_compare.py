@@ -215,6 +215,36 @@ def test_seed_index_trains_only_those_seeds_now(real_and_synth, tmp_path, fake_t
         )
 
 
+def test_more_seeds_add_to_a_finished_run(real_and_synth, tmp_path, fake_training, monkeypatch):
+    """Seed k trains the same way whatever --seeds says, so a larger --seeds extends a run
+    (in its --out folder and in the default one) and trains only the new seeds; a smaller
+    one is refused rather than silently dropping finished seeds."""
+    monkeypatch.setenv("FACTORY_OUTPUTS", str(tmp_path / "outputs"))
+    real, synth = real_and_synth
+    common = [str(real), "--synthetic", str(synth), "--budget", "32", "--epochs", "2",
+              "--batch", "8", "--imgsz", "32", "--bootstrap", "100"]  # fmt: skip
+    out = tmp_path / "run"
+    assert invoke(*common, "--out", str(out), "--seeds", "1").exit_code == 0
+    assert len(fake_training.calls) == 2
+    first_seed = [call["arguments"]["seed"] for call in fake_training.calls]
+    result = invoke(*common, "--out", str(out), "--seeds", "2")
+    assert result.exit_code == 0, result.output
+    assert len(fake_training.calls) == 4
+    assert [c["arguments"]["seed"] for c in fake_training.calls[2:]] != first_seed
+    results = json.loads((out / "results.json").read_text())
+    assert results["trainings_finished"] == results["trainings_planned"] == 4
+    assert results["config"]["training"]["seeds"] == 2
+    result = invoke(*common, "--out", str(out), "--seeds", "1")
+    assert result.exit_code == 1
+    assert f"error: {out}: holds a comparison of 2 seeds, got --seeds 1" in result.output
+    assert len(list((out / "runs").rglob("result.json"))) == 4
+    # the default folder does not depend on the seed count either
+    assert invoke(*common, "--seeds", "1").exit_code == 0
+    assert invoke(*common, "--seeds", "2").exit_code == 0
+    assert len(list((tmp_path / "outputs" / "compare").iterdir())) == 1
+    assert len(fake_training.calls) == 8
+
+
 def test_finished_training_can_be_copied_into_another_run(real_and_synth, tmp_path, fake_training):
     """The spec digests the train list relative to its run folder, so a real arm trained in
     one run is reused by a run in another folder (here with another synthetic set), and

@@ -73,11 +73,16 @@ def config_of(options: CompareOptions, dataset: Dataset) -> dict:
     }
 
 
+def _run_identity(config: dict) -> dict:
+    """What makes two commands the same comparison. The seed count is left out: seed k
+    trains the same way whatever the count, so ``--seeds 5`` adds seeds to a 3-seed run."""
+    training = {k: v for k, v in config["training"].items() if k != "seeds"}
+    return {"dataset": config["dataset"], "synthetic": config["synthetic"], "training": training}
+
+
 def default_run_dir(config: dict, dataset: Dataset) -> Path:
     """Same command, same folder: the name hashes what defines the trainings."""
-    key = json.dumps(
-        {k: config[k] for k in ("dataset", "synthetic", "training")}, sort_keys=True
-    ).encode()
+    key = json.dumps(_run_identity(config), sort_keys=True).encode()
     return outputs_root() / "compare" / f"{dataset.name}-{hashlib.sha256(key).hexdigest()[:8]}"
 
 
@@ -85,13 +90,22 @@ def open_run_dir(run_dir: Path, config: dict, *, overwrite: bool) -> None:
     path = run_dir / CONFIG_FILE
     if path.is_file():
         old = json.loads(path.read_text())
-        same = all(old.get(k) == config[k] for k in ("dataset", "synthetic", "training"))
+        same = all(k in old for k in ("dataset", "synthetic", "training")) and (
+            _run_identity(old) == _run_identity(config)
+        )
         if not same and not overwrite:
             raise FactoryError(
                 f"{run_dir}: holds a comparison with other settings "
                 "(pass --overwrite to start it again, or choose another --out)"
             )
-        if not same:
+        old_seeds = old.get("training", {}).get("seeds", 0)
+        if same and config["training"]["seeds"] < old_seeds and not overwrite:
+            raise FactoryError(
+                f"{run_dir}: holds a comparison of {old_seeds} seeds, got --seeds "
+                f"{config['training']['seeds']}; pass --seeds {old_seeds} or more (more adds "
+                "seeds), or --overwrite to start it again"
+            )
+        if not same or config["training"]["seeds"] < old_seeds:
             shutil.rmtree(run_dir)
     elif run_dir.is_dir() and any(run_dir.iterdir()) and not overwrite:
         raise FactoryError(
