@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Rebuild the inputs of the layout-checked DeepPCB comparison in a fresh checkout and start
+# the missing trainings in the background. Start it in the first minutes of a session: two
+# 60k trainings at once took 1 h 57 min (session 7), 66 min (session 9), 1 h 51 min
+# (session 10) and 1 h 46 min (session 11; one alone ran no faster) on 2 CPU cores; a 120k
+# pair takes twice that, so it spans two sessions.
+# outputs/ may not survive the session (the kept results in bench/results/ do); when it
+# does, re-running the same command resumes an interrupted training from its last.pt.
+#
+#   bash bench/start_layout.sh [SEED_INDICES] [ARMS] [REAL_COUNT] [SEEDS] [BUDGET_K]
+#   # defaults: 1,2 real+checked 50 3 60; e.g. `bench/start_layout.sh 0,1 real 100`
+#   # ARMS may be a comma list: `bench/start_layout.sh 2 real+checked,real 100` trains
+#   # seed 2 of both arms, a pair whose difference the bootstrap can resample.
+#   # SEEDS above 3 adds seeds to the run: `bench/start_layout.sh 3 real+checked,real 50 4`
+#   # trains a fourth pair at 50 real images (seed 0 there kept no test predictions).
+#   # BUDGET_K is the budget in thousands of images seen, over as many epochs (60: 60
+#   # epochs of 1,008 images): `bench/start_layout.sh 0 real+checked,real 50 3 120`.
+#
+# When they finish: factory compare --report-only outputs/compare-bench/run-N-Kk-layout,
+# then python bench/keep_run.py save outputs/compare-bench/run-N-Kk-layout \
+#   bench/results/compare_deeppcb_run-N-Kk-layout
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. .venv/bin/activate
+seeds="${1:-1,2}"
+arms="${2:-real+checked}"
+real="${3:-50}"
+n_seeds="${4:-3}"
+budget_k="${5:-60}"
+W=outputs/compare-bench
+RUN=$W/run-$real-${budget_k}k-layout
+KEPT=bench/results/compare_deeppcb_run-$real-${budget_k}k-layout
+# The 50-image view sits where the 30k run that first made it put it.
+SOURCE=$W/views/real-$real
+[ "$real" = 50 ] && SOURCE=$W/run-50-30k/synth/real-50/source
+
+[ -f $W/deeppcb/data.yaml ] || factory import deeppcb ../shared/datasets/deeppcb-trainval \
+    --out $W/deeppcb --overwrite
+[ -f $W/deeppcb-split/data.yaml ] || factory split $W/deeppcb --out $W/deeppcb-split \
+    --test 200 --val 100 --seed 0 --overwrite
+[ -f $SOURCE/data.yaml ] || python bench/subset_view.py $W/deeppcb-split --real-count "$real" \
+    --out $SOURCE
+# Byte-identical to the set the kept trainings used (the compare checks the train list digest).
+[ -f $W/layout/real-$real/data.yaml ] || factory synth $SOURCE --out $W/layout/real-$real \
+    --per-class 100 --max-synthetic-ratio 3
+
+arm_options=() skip_options=()
+for arm in ${arms//,/ }; do
+    arm_options+=(--arm "$arm")
+    skip_options+=(--skip "$arm:$seeds")
+done
+arms_name=${arms//+/-}
+log=bench/results/compare_deeppcb_run-$real-${budget_k}k-layout-${arms_name//,/_}-s${seeds//,/}.log
+nohup setsid factory compare $W/deeppcb-split --real-count "$real" --synthetic-ratio 1 \
+    --synthetic checked=$W/layout/real-$real --budget "${budget_k}000" --epochs "$budget_k" \
+    --imgsz 320 --batch 16 --seeds "$n_seeds" --device cpu --parallel 2 --out $RUN \
+    "${arm_options[@]}" --seed-index "$seeds" > "$log" 2>&1 &
+# The compare creates the run folder first; then the kept trainings go back into it, except
+# the ones it is training again now (their folders may not exist yet).
+for _ in $(seq 120); do [ -f $RUN/plan.json ] && break; sleep 1; done
+[ -d $KEPT ] && python bench/keep_run.py restore $KEPT $RUN "${skip_options[@]}"
+echo "trainings started (log: $log)"
