@@ -6,9 +6,10 @@ match a ground-truth box at IoU 0.5 (greedy, by score, per class), the median Io
 median ratio of predicted to ground-truth width and height. A synthetic arm whose labels
 follow another box convention than the real annotations (looser or tighter) loses AP at
 the high thresholds and shows a size ratio away from 1; one that recognises defects worse
-loses at IoU 0.5 already.
+loses at IoU 0.5 already. `--by-class` adds the same figures per class: label noise in
+some classes of a synthetic set shows as loose boxes in those classes only.
 
-    python bench/ap_by_iou.py SEED_DIR [SEED_DIR ...] [--out F.json]
+    python bench/ap_by_iou.py SEED_DIR [SEED_DIR ...] [--by-class] [--out F.json]
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from factory.compare.metrics import (
 )
 
 
-def matched_pairs(images) -> tuple[np.ndarray, np.ndarray]:
-    """IoU and (width, height) ratio pred/gt of greedy IoU>=0.5 matches, by score per class."""
-    ious, ratios = [], []
+def matched_pairs(images) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """IoU, (width, height) ratio pred/gt and class of greedy IoU>=0.5 matches, by score per
+    class."""
+    ious, ratios, classes = [], [], []
     for image in images:
         for preds, gts, iou in class_ious(image):
             for row, column in enumerate(greedy_match(iou, 0.5)):
@@ -39,24 +41,12 @@ def matched_pairs(images) -> tuple[np.ndarray, np.ndarray]:
                     pred, gt = image.pred_xyxy[preds[row]], image.gt_xyxy[gts[column]]
                     ious.append(iou[row, column])
                     ratios.append((pred[2:] - pred[:2]) / np.maximum(gt[2:] - gt[:2], 1e-9))
-    return np.asarray(ious), np.asarray(ratios).reshape(-1, 2)
+                    classes.append(image.gt_class[gts[column]])
+    return np.asarray(ious), np.asarray(ratios).reshape(-1, 2), np.asarray(classes, np.int64)
 
 
-def analyse(folder: Path) -> dict:
-    result = json.loads((folder / "result.json").read_text())
-    images, _ = load_detections(folder / result["detections"])
-    classes = len(result["metrics"]["per_class"])
-    ap = class_ap(build_match_table(images, classes), np.ones((1, len(images))))[0]  # (C, T)
-    with np.errstate(invalid="ignore"):
-        by_threshold = np.nanmean(ap, axis=0)
-    ious, ratios = matched_pairs(images)
+def match_summary(ious: np.ndarray, ratios: np.ndarray) -> dict:
     return {
-        "folder": str(folder),
-        "map50_95": float(np.nanmean(by_threshold)),
-        "map_by_iou": {
-            f"{t:.2f}": round(float(v), 4)
-            for t, v in zip(IOU_THRESHOLDS, by_threshold, strict=True)
-        },
         "matches_at_iou50": len(ious),
         "median_iou": float(np.median(ious)) if len(ious) else None,
         "median_width_ratio": float(np.median(ratios[:, 0])) if len(ratios) else None,
@@ -64,9 +54,38 @@ def analyse(folder: Path) -> dict:
     }
 
 
+def analyse(folder: Path) -> dict:
+    result = json.loads((folder / "result.json").read_text())
+    images, _ = load_detections(folder / result["detections"])
+    names = list(result["metrics"]["per_class"])
+    ap = class_ap(build_match_table(images, len(names)), np.ones((1, len(images))))[0]  # (C, T)
+    with np.errstate(invalid="ignore"):
+        by_threshold = np.nanmean(ap, axis=0)
+    ious, ratios, classes = matched_pairs(images)
+    by_class = {}
+    for class_id, name in enumerate(names):
+        mine = classes == class_id
+        by_class[name] = {
+            "ap50": round(float(ap[class_id, 0]), 4),
+            "ap75": round(float(ap[class_id, np.argmin(np.abs(IOU_THRESHOLDS - 0.75))]), 4),
+            **match_summary(ious[mine], ratios[mine]),
+        }
+    return {
+        "folder": str(folder),
+        "map50_95": float(np.nanmean(by_threshold)),
+        "map_by_iou": {
+            f"{t:.2f}": round(float(v), 4)
+            for t, v in zip(IOU_THRESHOLDS, by_threshold, strict=True)
+        },
+        **match_summary(ious, ratios),
+        "by_class": by_class,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", type=Path, nargs="+")
+    parser.add_argument("--by-class", action="store_true", help="also print each class")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     rows = [analyse(folder) for folder in args.folders]
@@ -78,6 +97,13 @@ def main() -> None:
             f"  w {row['median_width_ratio']:.3f} h {row['median_height_ratio']:.3f}  "
             f"{row['folder']}"
         )
+        for name, c in row["by_class"].items() if args.by_class else ():
+            if c["matches_at_iou50"]:
+                print(
+                    f"    {name:<10} AP50 {c['ap50']:.3f} AP75 {c['ap75']:.3f}  matches "
+                    f"{c['matches_at_iou50']} median IoU {c['median_iou']:.3f}  "
+                    f"w {c['median_width_ratio']:.3f} h {c['median_height_ratio']:.3f}"
+                )
     if args.out:
         args.out.write_text(json.dumps(rows, indent=2) + "\n")
 
