@@ -93,19 +93,20 @@ def open_run_dir(run_dir: Path, config: dict, *, overwrite: bool) -> None:
         same = all(k in old for k in ("dataset", "synthetic", "training")) and (
             _run_identity(old) == _run_identity(config)
         )
+        old_seeds, seeds = old.get("training", {}).get("seeds", 0), config["training"]["seeds"]
+        fewer_seeds = same and seeds < old_seeds
         if not same and not overwrite:
             raise FactoryError(
                 f"{run_dir}: holds a comparison with other settings "
                 "(pass --overwrite to start it again, or choose another --out)"
             )
-        old_seeds = old.get("training", {}).get("seeds", 0)
-        if same and config["training"]["seeds"] < old_seeds and not overwrite:
+        if fewer_seeds and not overwrite:
             raise FactoryError(
-                f"{run_dir}: holds a comparison of {old_seeds} seeds, got --seeds "
-                f"{config['training']['seeds']}; pass --seeds {old_seeds} or more (more adds "
-                "seeds), or --overwrite to start it again"
+                f"{run_dir}: holds a comparison of {old_seeds} seeds, got --seeds {seeds}; "
+                f"pass --seeds {old_seeds} or more (more adds seeds), or --overwrite to start "
+                "it again"
             )
-        if not same or config["training"]["seeds"] < old_seeds:
+        if not same or fewer_seeds:
             shutil.rmtree(run_dir)
     elif run_dir.is_dir() and any(run_dir.iterdir()) and not overwrite:
         raise FactoryError(
