@@ -214,6 +214,10 @@ def test_verdict_sentences():
     )
     assert not noisy["distinguishable"]
     assert "NOT distinguishable" in noisy["sentence"] and "contains zero" in noisy["sentence"]
+    # a seed whose difference rounds to zero still shows the sign that makes it disagree
+    tie = verdict("x", "real", [-0.022, -0.057, 0.000142], {"ci_low": -0.034, "ci_high": -0.018})
+    assert not tie["distinguishable"]
+    assert "the seeds disagree (-0.022, -0.057, +0.0001)" in tie["sentence"]
     one = verdict("x", "real", [-0.05], {"ci_low": -0.09, "ci_high": -0.01})
     assert not one["distinguishable"] and "single seed" in one["sentence"]
     # seeds restored without their test predictions: no CI, so never distinguishable

@@ -66,6 +66,14 @@ def name_seeds(seeds: list[int]) -> str:
     return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(str(s) for s in seeds)}"
 
 
+def signed_difference(value: float) -> str:
+    """Three decimals, or as many as the first significant digit needs: a seed whose
+    difference would print as +0.000 still shows the sign the verdict rule reads."""
+    if value == 0 or abs(value) >= 0.0005:
+        return f"{value:+.3f}"
+    return f"{value:+.{-math.floor(math.log10(abs(value)))}f}"
+
+
 def verdict(
     arm: str,
     base: str,
@@ -87,7 +95,7 @@ def verdict(
         math.copysign(1, d) == math.copysign(1, mean) and d != 0 for d in seed_differences
     )
     direction = "better" if mean > 0 else "worse"
-    seeds_text = ", ".join(f"{d:+.3f}" for d in seed_differences)
+    seeds_text = ", ".join(signed_difference(d) for d in seed_differences)
     if bootstrap is None:
         ci_excludes_zero = False
         ci_text = "no bootstrap over test images (no paired seed kept its test predictions)"
