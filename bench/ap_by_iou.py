@@ -29,6 +29,9 @@ from factory.compare.metrics import (
     greedy_match,
 )
 
+# Column of the IoU 0.75 threshold in class_ap's (classes, thresholds) output.
+AP75_COLUMN = int(np.argmin(np.abs(IOU_THRESHOLDS - 0.75)))
+
 
 def matched_pairs(images) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """IoU, (width, height) ratio pred/gt and class of greedy IoU>=0.5 matches, by score per
@@ -67,7 +70,7 @@ def analyse(folder: Path) -> dict:
         mine = classes == class_id
         by_class[name] = {
             "ap50": round(float(ap[class_id, 0]), 4),
-            "ap75": round(float(ap[class_id, np.argmin(np.abs(IOU_THRESHOLDS - 0.75))]), 4),
+            "ap75": round(float(ap[class_id, AP75_COLUMN]), 4),
             **match_summary(ious[mine], ratios[mine]),
         }
     return {

@@ -16,9 +16,9 @@
 #   # BUDGET_K is the budget in thousands of images seen, over as many epochs (60: 60
 #   # epochs of 1,008 images): `bench/start_layout.sh 0 real+checked,real 50 3 120`.
 #
-# When they finish: factory compare --report-only outputs/compare-bench/run-N-Kk-layout,
-# then python bench/keep_run.py save outputs/compare-bench/run-N-Kk-layout \
-#   bench/results/compare_deeppcb_run-N-Kk-layout
+# To re-report, keep and commit the run when they finish, start bench/keep_when_done.sh
+# beside it: `nohup setsid bash bench/keep_when_done.sh outputs/compare-bench/run-N-Kk-layout
+# bench/results/compare_deeppcb_run-N-Kk-layout LOG &`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
