@@ -4,7 +4,9 @@ For every paste in a `factory synth` manifest, compares its final label box (fro
 pixels that changed, plus the learned margin) with the box a person drew around the source
 defect, scaled by the paste's scale (sides swapped after an odd number of 90-degree turns).
 Prints, per class, the median and quartiles of width and height ratios (final / expected):
-about 1 means the synthetic labels are as tight as the real ones.
+about 1 means the synthetic labels are as tight as the real ones *if* the annotators' margin
+grew with the defect. It does not on DeepPCB (a fixed margin of about 10 px): that question
+is bench/label_margin_convention.py's, which found the scaled margins this ratio could not see.
 
     python bench/box_vs_source.py SYNTH_DIR [--out F.json]
 """

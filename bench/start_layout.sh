@@ -19,9 +19,18 @@
 # To re-report, keep and commit the run when they finish, start bench/keep_when_done.sh
 # beside it: `nohup setsid bash bench/keep_when_done.sh outputs/compare-bench/run-N-Kk-layout
 # bench/results/compare_deeppcb_run-N-Kk-layout LOG &`.
+#
+# `bench/start_layout.sh --inputs-only REAL_COUNT` only builds the inputs (import, split, view,
+# checked set) and trains nothing: bench/start_margin.sh starts with it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
+inputs_only=false
+if [ "${1:-}" = --inputs-only ]; then
+    inputs_only=true
+    shift
+    set -- 1,2 real+checked "${1:-50}"
+fi
 seeds="${1:-1,2}"
 arms="${2:-real+checked}"
 real="${3:-50}"
@@ -41,8 +50,11 @@ SOURCE=$W/views/real-$real
 [ -f $SOURCE/data.yaml ] || python bench/subset_view.py $W/deeppcb-split --real-count "$real" \
     --out $SOURCE
 # Byte-identical to the set the kept trainings used (the compare checks the train list digest).
+# Those sets were labelled before label margins stopped growing with the paste scale, hence
+# --box-margin-scaling scaled (README, "Label convention").
 [ -f $W/layout/real-$real/data.yaml ] || factory synth $SOURCE --out $W/layout/real-$real \
-    --per-class 100 --max-synthetic-ratio 3
+    --per-class 100 --max-synthetic-ratio 3 --box-margin-scaling scaled
+$inputs_only && exit 0
 
 arm_options=() skip_options=()
 for arm in ${arms//,/ }; do
@@ -50,11 +62,12 @@ for arm in ${arms//,/ }; do
     skip_options+=(--skip "$arm:$seeds")
 done
 arms_name=${arms//+/-}
+# Appended to, so that the log of a resumed training keeps its earlier sittings.
 log=bench/results/compare_deeppcb_run-$real-${budget_k}k-layout-${arms_name//,/_}-s${seeds//,/}.log
 nohup setsid factory compare $W/deeppcb-split --real-count "$real" --synthetic-ratio 1 \
     --synthetic checked=$W/layout/real-$real --budget "${budget_k}000" --epochs "$budget_k" \
     --imgsz 320 --batch 16 --seeds "$n_seeds" --device cpu --parallel 2 --out $RUN \
-    "${arm_options[@]}" --seed-index "$seeds" > "$log" 2>&1 &
+    "${arm_options[@]}" --seed-index "$seeds" >> "$log" 2>&1 &
 # The compare creates the run folder first; then the kept trainings go back into it, except
 # the ones it is training again now (their folders may not exist yet).
 for _ in $(seq 120); do [ -f $RUN/plan.json ] && break; sleep 1; done

@@ -260,10 +260,43 @@ def test_label_margin_is_learned_and_applied(env: Path):
     for record in manifest(out):
         for paste in record["pastes"]:
             h, w = read_image(out / record["image"]).shape[:2]
-            assert paste["box_margin_xy"][0] >= 2 * 0.6
+            # Annotators pad a defect by the same pixels whatever its size: so does a paste.
+            assert paste["box_margin_xy"] == [2.0, 2.0]
             assert tuple(paste["xyxy"]) == pad_box(
                 paste["changed_xyxy"], paste["box_margin_xy"], (h, w)
             )
+
+    legacy = env / "padded-scaled"
+    run_synth(root, legacy, opts(per_class=3, box_margin=2, box_margin_scaling="scaled"))
+    for record in manifest(legacy):
+        for paste in record["pastes"]:
+            scale = paste["transform"]["scale"]
+            assert paste["box_margin_xy"] == [round(2 * scale, 2)] * 2
+    # Only the labels change: the same pastes at the same places.
+    assert [[p["changed_xyxy"] for p in r["pastes"]] for r in manifest(legacy)] == [
+        [p["changed_xyxy"] for p in r["pastes"]] for r in manifest(out)
+    ]
+
+
+def test_label_margin_does_not_grow_with_the_paste_scale():
+    from factory.synth.bank import PatchInfo
+    from factory.synth.plan import ClassGeometry, _plan_paste, label_margin_for
+
+    assert label_margin_for((10.0, 9.5), 1.37, "fixed") == (10.0, 9.5)
+    assert label_margin_for((10.0, 9.5), 1.37, "scaled") == (13.7, 13.02)
+    # A 10 px defect in a class whose real boxes run from 5 to 40 px: scales 0.5 to 2.
+    info = PatchInfo(
+        "p0", 0, "dot", "images/train/a.png", (0, 0, 10, 10), (0, 0, 20, 20), "given",
+        None, (10, 10), 40, None, 1.0, label_margin_xy=(10.0, 10.0),
+    )  # fmt: skip
+    geometry = ClassGeometry("dot", (5.0, 40.0), (0.0, 0.0), False, False, "", (10.0, 9.5))
+    for scaling in ("fixed", "scaled"):
+        options = SynthOptions(box_margin_scaling=scaling)
+        plans = [_plan_paste(info, geometry, options, seed) for seed in range(20)]
+        assert len({plan.scale for plan in plans}) == 20
+        for plan in plans:
+            expected = (1.0 if scaling == "fixed" else plan.scale) * np.array([10.0, 9.5])
+            assert plan.box_margin_xy == pytest.approx(tuple(expected), abs=0.006)
 
 
 runner = CliRunner()
@@ -278,6 +311,10 @@ runner = CliRunner()
         (["--placement", "near"], "error: --placement must be context or random, got 'near'"),
         (["--image-format", "tif"], "error: --image-format must be auto or png or jpg, got 'tif'"),
         (["--jpeg-quality", "0"], "error: --jpeg-quality must be in 1..100, got 0"),
+        (
+            ["--box-margin-scaling", "grow"],
+            "error: --box-margin-scaling must be fixed or scaled, got 'grow'",
+        ),
         (
             ["--blend", "glue"],
             "error: --blend must be auto or one of poisson-normal, poisson-mixed, alpha",

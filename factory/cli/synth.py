@@ -98,6 +98,14 @@ def synth(
             "class from real labels vs. their masks) or a number of pixels (0 = tight)."
         ),
     ] = "auto",
+    box_margin_scaling: Annotated[
+        str,
+        typer.Option(
+            help="fixed: the same margin in pixels around a paste at any scale, as annotators "
+            "pad a defect whatever its size; scaled: the margin times the paste's scale (how "
+            "sets made before 2026-11-24 were labelled)."
+        ),
+    ] = "fixed",
     snap_levels: Annotated[
         str,
         typer.Option(
@@ -194,6 +202,7 @@ def synth(
         backgrounds=backgrounds,
         jitter=not no_jitter,
         box_margin=box_margin,
+        box_margin_scaling=box_margin_scaling,
         no_flip=list(no_flip or []),
         no_turn=list(no_turn or []),
         turn=list(turn or []),

@@ -11,6 +11,11 @@ from factory.synth.levels import SNAP_MODES
 from factory.synth.topology import LAYOUT_CHECK_MODES
 
 PLACEMENTS = ("context", "random")
+# How the label margin follows a paste's scale. Annotators pad a defect by about the same
+# number of pixels whatever its size (DeepPCB: the margin does not grow with the defect), so
+# "fixed" keeps it; "scaled" multiplies it by the paste's scale, which is how sets made
+# before 2026-11-24 were labelled (kept to reproduce them byte for byte).
+BOX_MARGIN_SCALINGS = ("fixed", "scaled")
 BACKGROUND_MODES = ("auto", "inpaint", "labelled")
 AUTO_BLENDS = ("poisson-normal", "poisson-mixed", "alpha")
 AUTO_PILOT_SAMPLES = 12
@@ -62,6 +67,7 @@ class SynthOptions:
     # Label boxes: the changed-pixel box padded by the dataset's own annotation margin
     # ("auto": learned per class from real labels vs. their masks) or by a fixed number of px.
     box_margin: str | float = "auto"
+    box_margin_scaling: str = "fixed"
     min_changed_fraction: float = 0.15
     max_tries: int = 6
     max_patch_area_fraction: float = 0.25
@@ -132,6 +138,10 @@ class SynthOptions:
                 raise bad("box_margin", "auto or a number of pixels", self.box_margin) from None
             if self.box_margin < 0:
                 raise bad("box_margin", "auto or a number of pixels >= 0", self.box_margin)
+        if self.box_margin_scaling not in BOX_MARGIN_SCALINGS:
+            raise bad(
+                "box_margin_scaling", " or ".join(BOX_MARGIN_SCALINGS), self.box_margin_scaling
+            )
         if self.image_format not in IMAGE_FORMATS:
             raise bad("image_format", " or ".join(IMAGE_FORMATS), self.image_format)
         if self.jpeg_quality is not None and not 1 <= self.jpeg_quality <= 100:
@@ -224,6 +234,9 @@ class SynthOptions:
             data.pop("diffusion_mask")
         if not self.region_mask_required:
             data.pop("region_mask_required")
+        # "scaled" is how every earlier run labelled (the new default changes the plan).
+        if self.box_margin_scaling == "scaled":
+            data.pop("box_margin_scaling")
         # What snapping does depends on the images: the plan hash takes the learned levels.
         data.pop("snap_levels")
         # Likewise the layout check: the plan hash takes the signatures it enforces.

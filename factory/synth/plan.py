@@ -364,15 +364,21 @@ def _plan_paste(
         flip_v=flip_v,
         turns=turns,
         jitter_seed=jitter_seed,
-        box_margin_xy=(
-            round(geometry.box_margin_xy[0] * scale, 2),
-            round(geometry.box_margin_xy[1] * scale, 2),
-        ),
+        box_margin_xy=label_margin_for(geometry.box_margin_xy, scale, options.box_margin_scaling),
         placement=options.placement,
         blend=blend,
         alternatives=alternatives if options.placement == "context" and mask is None else (),
         mask=mask,
     )
+
+
+def label_margin_for(
+    margin_xy: tuple[float, float], scale: float, scaling: str
+) -> tuple[float, float]:
+    """The label margin of a paste at ``scale``: the class margin as it is (``fixed``: real
+    annotators pad small and large defects alike) or times the scale (``scaled``)."""
+    factor = scale if scaling == "scaled" else 1.0
+    return (round(margin_xy[0] * factor, 2), round(margin_xy[1] * factor, 2))
 
 
 def draw_blend(blend_mix: list[tuple[str, float]], u: float) -> str:
