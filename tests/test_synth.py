@@ -195,6 +195,27 @@ def test_resume_equals_uninterrupted(tiny: Path, env: Path, monkeypatch):
     assert tree_bytes(out) == tree_bytes(reference)
 
 
+def test_resume_with_other_options_names_them(tiny: Path, env: Path, monkeypatch):
+    from factory.errors import FactoryError
+
+    out = env / "resumed"
+    real_render = synth_run.render_one
+
+    def interrupted(index):
+        if index == 2:
+            raise KeyboardInterrupt
+        return real_render(index)
+
+    monkeypatch.setattr(synth_run, "render_one", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run_synth(tiny, out, opts(per_class=6, box_margin_scaling="scaled"))
+    monkeypatch.setattr(synth_run, "render_one", real_render)
+    with pytest.raises(FactoryError) as caught:
+        run_synth(tiny, out, opts(per_class=6, resume=True))
+    assert "(--box-margin-scaling (then 'scaled', now 'fixed'))" in str(caught.value)
+    run_synth(tiny, out, opts(per_class=6, box_margin_scaling="scaled", resume=True))
+
+
 def test_shards_merge_to_the_same_set(tiny: Path, env: Path):
     reference = env / "reference"
     run_synth(tiny, reference, opts(per_class=6))

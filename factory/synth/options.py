@@ -16,6 +16,13 @@ PLACEMENTS = ("context", "random")
 # "fixed" keeps it; "scaled" multiplies it by the paste's scale, which is how sets made
 # before 2026-11-24 were labelled (kept to reproduce them byte for byte).
 BOX_MARGIN_SCALINGS = ("fixed", "scaled")
+# The values at which SynthOptions.plan_dict leaves an option out (earlier runs' values).
+PLAN_DICT_OMITTED = {
+    "diffusion_mask": "real",
+    "region_mask_required": False,
+    "box_margin_scaling": "scaled",
+    "mask_library": None,
+}
 BACKGROUND_MODES = ("auto", "inpaint", "labelled")
 AUTO_BLENDS = ("poisson-normal", "poisson-mixed", "alpha")
 AUTO_PILOT_SAMPLES = 12
@@ -221,6 +228,18 @@ class SynthOptions:
 
     def mask_library_dir(self) -> Path:
         return Path(self.mask_library) if self.mask_library is not None else DEFAULT_MASK_LIBRARY
+
+    def differences(self, stored_plan_dict: dict) -> list[str]:
+        """The options in which ``stored_plan_dict`` (an earlier run's :meth:`plan_dict`)
+        differs from these, as ``--name (then X, now Y)``."""
+        current = self.plan_dict()
+        out = []
+        for key in sorted(set(stored_plan_dict) | set(current)):
+            then = stored_plan_dict.get(key, PLAN_DICT_OMITTED.get(key))
+            now = current.get(key, PLAN_DICT_OMITTED.get(key))
+            if then != now:
+                out.append(f"--{key.replace('_', '-')} (then {then!r}, now {now!r})")
+        return out
 
     def plan_dict(self) -> dict:
         """The options that decide the plan and the pixels (not how or where it runs)."""

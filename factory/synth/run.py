@@ -630,9 +630,11 @@ def _open_work(work: Path, ctx: Context, resume: bool) -> None:
     if plan_file.is_file():
         stored = json.loads(plan_file.read_text())
         if stored.get("plan_hash") != ctx.plan_hash:
+            changed = ctx.options.differences(stored.get("options", {}))
+            what = f" ({'; '.join(changed)})" if changed else ""
             raise FactoryError(
-                f"{work}: the unfinished run there used other data, options or seed; "
-                "run without --resume to start over"
+                f"{work}: the unfinished run there used other data, options or seed{what}; "
+                "pass the same ones to resume it, or run without --resume to start over"
             )
         return
     work.mkdir(parents=True, exist_ok=True)
