@@ -16,7 +16,9 @@ PLACEMENTS = ("context", "random")
 # "fixed" keeps it; "scaled" multiplies it by the paste's scale, which is how sets made
 # before 2026-11-24 were labelled (kept to reproduce them byte for byte).
 BOX_MARGIN_SCALINGS = ("fixed", "scaled")
-# The values at which SynthOptions.plan_dict leaves an option out (earlier runs' values).
+# Options added after the first runs, and the value every earlier run had: SynthOptions.
+# plan_dict leaves an option out at that value ("scaled" was how earlier runs labelled,
+# although "fixed" is the default now).
 PLAN_DICT_OMITTED = {
     "diffusion_mask": "real",
     "region_mask_required": False,
@@ -247,23 +249,17 @@ class SynthOptions:
         for key in ("workers", "shard", "resume", "cache_dir"):
             data.pop(key)
         data["region_mask"] = str(self.region_mask) if self.region_mask else None
-        # Options added later are left out at their defaults: earlier runs keep their plan
-        # hash (so --resume still matches) and their metadata bytes.
-        if self.diffusion_mask == "real":
-            data.pop("diffusion_mask")
-        if not self.region_mask_required:
-            data.pop("region_mask_required")
-        # "scaled" is how every earlier run labelled (the new default changes the plan).
-        if self.box_margin_scaling == "scaled":
-            data.pop("box_margin_scaling")
+        if self.mask_library is not None:
+            data["mask_library"] = str(self.mask_library)
+        # Options added later are left out at the values earlier runs had: those runs keep
+        # their plan hash (so --resume still matches) and their metadata bytes.
+        for key, earlier in PLAN_DICT_OMITTED.items():
+            if data[key] == earlier:
+                data.pop(key)
         # What snapping does depends on the images: the plan hash takes the learned levels.
         data.pop("snap_levels")
         # Likewise the layout check: the plan hash takes the signatures it enforces.
         data.pop("layout_check")
-        if self.mask_library is None:
-            data.pop("mask_library")
-        else:
-            data["mask_library"] = str(self.mask_library)
         return data
 
 
