@@ -22,6 +22,11 @@
 #
 # `bench/start_layout.sh --inputs-only REAL_COUNT` only builds the inputs (import, split, view,
 # checked set) and trains nothing: bench/start_margin.sh starts with it.
+#
+# MARGINS=fixed uses the checked set labelled with fixed margins (the default of `factory synth`
+# since 2026-11-24) instead of the scaled ones that the kept runs used, in a run of its own:
+# `MARGINS=fixed bash bench/start_layout.sh 0 real+checked,real 100 3 120` trains
+# outputs/compare-bench/run-100-120k-fixed (kept as bench/results/compare_deeppcb_run-100-120k-fixed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
@@ -36,9 +41,15 @@ arms="${2:-real+checked}"
 real="${3:-50}"
 n_seeds="${4:-3}"
 budget_k="${5:-60}"
+margins="${MARGINS:-scaled}"
+case $margins in
+    scaled) name=layout sets=layout ;;
+    fixed) name=fixed sets=layout-fixed ;;
+    *) echo "MARGINS must be scaled or fixed, not '$margins'" >&2; exit 1 ;;
+esac
 W=outputs/compare-bench
-RUN=$W/run-$real-${budget_k}k-layout
-KEPT=bench/results/compare_deeppcb_run-$real-${budget_k}k-layout
+RUN=$W/run-$real-${budget_k}k-$name
+KEPT=bench/results/compare_deeppcb_run-$real-${budget_k}k-$name
 # The 50-image view sits where the 30k run that first made it put it.
 SOURCE=$W/views/real-$real
 [ "$real" = 50 ] && SOURCE=$W/run-50-30k/synth/real-50/source
@@ -52,8 +63,9 @@ SOURCE=$W/views/real-$real
 # Byte-identical to the set the kept trainings used (the compare checks the train list digest).
 # Those sets were labelled before label margins stopped growing with the paste scale, hence
 # --box-margin-scaling scaled (README, "Label convention").
-[ -f $W/layout/real-$real/data.yaml ] || factory synth $SOURCE --out $W/layout/real-$real \
-    --per-class 100 --max-synthetic-ratio 3 --box-margin-scaling scaled
+# layout-fixed/ holds the same pastes with fixed margins (bench/start_margin.sh made it first).
+[ -f $W/$sets/real-$real/data.yaml ] || factory synth $SOURCE --out $W/$sets/real-$real \
+    --per-class 100 --max-synthetic-ratio 3 --box-margin-scaling "$margins"
 $inputs_only && exit 0
 
 arm_options=() skip_options=()
@@ -63,9 +75,9 @@ for arm in ${arms//,/ }; do
 done
 arms_name=${arms//+/-}
 # Appended to, so that the log of a resumed training keeps its earlier sittings.
-log=bench/results/compare_deeppcb_run-$real-${budget_k}k-layout-${arms_name//,/_}-s${seeds//,/}.log
+log=bench/results/compare_deeppcb_run-$real-${budget_k}k-$name-${arms_name//,/_}-s${seeds//,/}.log
 nohup setsid factory compare $W/deeppcb-split --real-count "$real" --synthetic-ratio 1 \
-    --synthetic checked=$W/layout/real-$real --budget "${budget_k}000" --epochs "$budget_k" \
+    --synthetic checked=$W/$sets/real-$real --budget "${budget_k}000" --epochs "$budget_k" \
     --imgsz 320 --batch 16 --seeds "$n_seeds" --device cpu --parallel 2 --out $RUN \
     "${arm_options[@]}" --seed-index "$seeds" >> "$log" 2>&1 &
 # The compare creates the run folder first; then the kept trainings go back into it, except
