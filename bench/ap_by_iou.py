@@ -22,30 +22,12 @@ import numpy as np
 
 from factory.compare.evaluate import load_detections
 from factory.compare.metrics import (
+    AP75_COLUMN,
     IOU_THRESHOLDS,
     build_match_table,
     class_ap,
-    class_ious,
-    greedy_match,
+    matched_boxes,
 )
-
-# Column of the IoU 0.75 threshold in class_ap's (classes, thresholds) output.
-AP75_COLUMN = int(np.argmin(np.abs(IOU_THRESHOLDS - 0.75)))
-
-
-def matched_pairs(images) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """IoU, (width, height) ratio pred/gt and class of greedy IoU>=0.5 matches, by score per
-    class."""
-    ious, ratios, classes = [], [], []
-    for image in images:
-        for preds, gts, iou in class_ious(image):
-            for row, column in enumerate(greedy_match(iou, 0.5)):
-                if column >= 0:
-                    pred, gt = image.pred_xyxy[preds[row]], image.gt_xyxy[gts[column]]
-                    ious.append(iou[row, column])
-                    ratios.append((pred[2:] - pred[:2]) / np.maximum(gt[2:] - gt[:2], 1e-9))
-                    classes.append(image.gt_class[gts[column]])
-    return np.asarray(ious), np.asarray(ratios).reshape(-1, 2), np.asarray(classes, np.int64)
 
 
 def match_summary(ious: np.ndarray, ratios: np.ndarray) -> dict:
@@ -64,7 +46,7 @@ def analyse(folder: Path) -> dict:
     ap = class_ap(build_match_table(images, len(names)), np.ones((1, len(images))))[0]  # (C, T)
     with np.errstate(invalid="ignore"):
         by_threshold = np.nanmean(ap, axis=0)
-    ious, ratios, classes = matched_pairs(images)
+    ious, ratios, classes = matched_boxes(images, conf=0.0)  # every saved prediction
     by_class = {}
     for class_id, name in enumerate(names):
         mine = classes == class_id

@@ -176,6 +176,27 @@ def test_resume_skips_finished_trainings_and_report_only(real_and_synth, tmp_pat
     assert f"error: {out}: holds a comparison with other settings" in result.output
 
 
+def test_report_shows_how_tight_each_arms_boxes_are(real_and_synth, tmp_path, fake_training):
+    real, synth = real_and_synth
+    out = tmp_path / "run"
+    args = [str(real), "--synthetic", str(synth), "--out", str(out), "--seeds", "2",
+            "--budget", "32", "--batch", "8", "--imgsz", "32", "--bootstrap", "100"]  # fmt: skip
+    assert invoke(*args).exit_code == 0
+    arms = json.loads((out / "results.json").read_text())["settings"][0]["arms"]
+    # fake_predict: the real arm's boxes sit 3 px off (found at IoU 0.5, not at 0.75), the
+    # synthetic arm's are exact
+    real_fit, synthetic_fit = arms["real"]["diagnosis"], arms["real+synthetic"]["diagnosis"]
+    assert real_fit["map75"]["mean"] == 0.0 and synthetic_fit["map75"]["mean"] == 1.0
+    assert 0.5 < real_fit["median_iou"]["mean"] < 0.75
+    assert synthetic_fit["median_iou"] == {"mean": 1.0, "std": 0.0, "n": 2}
+    assert real_fit["width_ratio"]["mean"] == real_fit["height_ratio"]["mean"] == 1.0
+    report = (out / "report.md").read_text()
+    section = report.split("### How tight the boxes are")[1]
+    assert "| real+synthetic | 1.000 ± 0.000 | 1.000 ± 0.000 | 1.000 ± 0.000 | 1.000 ± 0.000 |" in (
+        section
+    )
+
+
 def test_train_only_real_arm_first(real_and_synth, tmp_path, fake_training):
     real, synth = real_and_synth
     out = tmp_path / "run"
@@ -454,12 +475,15 @@ def test_tiny_end_to_end_with_real_training(real_and_synth, tmp_path):
     for text in ("## Protocol", "images seen", "### Verdict", "distinguishable from noise",
                  "### Per-class test AP50-95", "| real+synthetic |",
                  "Cross-check against ultralytics", "plots/curves_",
-                 "### Where each arm loses", "class-blind"):  # fmt: skip
+                 "### Where each arm loses", "class-blind",
+                 "### How tight the boxes are"):  # fmt: skip
         assert text in report
     diagnosis = setting["arms"]["real"]["diagnosis"]
     assert diagnosis["test_boxes"] > 0
     shares = [diagnosis[k]["mean"] for k in ("found", "wrong_class", "missed")]
     assert sum(shares) == pytest.approx(1.0)
+    # a 1-epoch model may match no box: its box-fit medians are left out, never an error
+    assert {"map75", "median_iou", "width_ratio", "height_ratio"} <= diagnosis.keys()
     for plot in setting["plots"]:
         assert (out / plot).read_bytes()[:4] == b"\x89PNG"
     # nothing written into the input datasets

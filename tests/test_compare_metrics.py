@@ -9,11 +9,13 @@ from factory.compare.budget import epoch_list, plan_budget
 from factory.compare.metrics import (
     ImageDetections,
     average_precision,
+    box_fit,
     box_iou_xyxy,
     box_outcomes,
     build_match_table,
     detection_metrics,
     loss_diagnosis,
+    map75,
     match_image,
 )
 from factory.compare.stats import bootstrap_difference, convergence, verdict
@@ -189,6 +191,56 @@ def test_class_blind_map_forgives_only_the_name():
     assert diagnosis["wrong_class"] == 1.0 and diagnosis["found"] == 0.0
     misplaced = [image([(0, BOX)], [(0, 0.9, shifted(BOX, 6))])]
     assert loss_diagnosis(misplaced, 0.5, names)["class_blind_map50"] == 0.0
+
+
+def grown(box, factor):
+    """The box scaled by ``factor`` about its centre."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    half_w, half_h = (box[2] - box[0]) * factor / 2, (box[3] - box[1]) * factor / 2
+    return [cx - half_w, cy - half_h, cx + half_w, cy + half_h]
+
+
+def test_box_fit_measures_loose_boxes_at_the_operating_threshold():
+    names = ["a", "b"]
+    big = [100.0, 100.0, 140.0, 120.0]  # 40 x 20
+    images = [
+        # 20 % too wide and tall: IoU 1 / 1.44
+        image([(0, BOX)], [(0, 0.9, grown(BOX, 1.2))]),
+        image([(1, big)], [(1, 0.8, grown(big, 1.2))]),
+        # exact, but below the threshold: not counted
+        image([(0, BOX)], [(0, 0.3, BOX)]),
+        # right place, wrong class: not a match
+        image([(1, BOX)], [(0, 0.9, BOX)]),
+    ]
+    fit = box_fit(images, conf=0.5)
+    assert fit["matched"] == 2
+    assert fit["width_ratio"] == pytest.approx(1.2)
+    assert fit["height_ratio"] == pytest.approx(1.2)
+    assert fit["median_iou"] == pytest.approx(1 / 1.44)
+    assert box_fit(images, conf=0.2)["matched"] == 3  # the exact one joins: median 1.2 still
+    assert box_fit(images[3:], conf=0.5) == {
+        "matched": 0, "median_iou": None, "width_ratio": None, "height_ratio": None
+    }  # fmt: skip
+    assert loss_diagnosis(images, 0.5, names)["width_ratio"] == pytest.approx(1.2)
+
+
+def test_map75_counts_only_boxes_tight_enough():
+    # IoU 1/1.44 = 0.69: a hit at 0.5, a miss at 0.75; the exact box is a hit at both.
+    loose = build_match_table([image([(0, BOX)], [(0, 0.9, grown(BOX, 1.2))])], 1)
+    exact = build_match_table([image([(0, BOX)], [(0, 0.9, BOX)])], 1)
+    assert detection_metrics(loose, ["a"])["map50"] == pytest.approx(1.0)
+    assert map75(loose) == 0.0
+    assert map75(exact) == pytest.approx(1.0)
+    two_classes = build_match_table(
+        [
+            image(
+                [(0, BOX), (1, shifted(BOX, 40))],
+                [(0, 0.9, BOX), (1, 0.9, grown(shifted(BOX, 40), 1.2))],
+            )
+        ],
+        3,  # class 2 has no test box: left out of the mean
+    )
+    assert map75(two_classes) == pytest.approx(0.5)
 
 
 def test_bootstrap_is_deterministic_and_paired():

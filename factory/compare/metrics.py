@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 IOU_THRESHOLDS = np.round(np.linspace(0.5, 0.95, 10), 2)
+AP75_COLUMN = int(np.argmin(np.abs(IOU_THRESHOLDS - 0.75)))  # IoU 0.75 in class_ap's T axis
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)  # COCO's 101 recall thresholds
 CONF_GRID = np.linspace(0.0, 1.0, 1001)  # thresholds searched for the best F1
 
@@ -306,9 +307,62 @@ def box_outcomes(
     }
 
 
+def matched_boxes(
+    images: list[ImageDetections], conf: float, iou: float = 0.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The predictions scoring at least ``conf`` that match a test box of their class at IoU
+    >= ``iou`` (greedy by score, per class): their IoU ``(M,)``, predicted-to-true
+    ``(width, height)`` ratio ``(M, 2)`` and class ``(M,)``."""
+    ious, ratios, classes = [np.zeros(0)], [np.zeros((0, 2))], [np.zeros(0, np.int64)]
+    for image in images:
+        keep = np.flatnonzero(np.asarray(image.pred_score) >= conf)
+        kept = ImageDetections(
+            gt_xyxy=image.gt_xyxy,
+            gt_class=image.gt_class,
+            pred_xyxy=image.pred_xyxy[keep],
+            pred_score=image.pred_score[keep],
+            pred_class=image.pred_class[keep],
+        )
+        for pred_idx, gt_idx, pair_ious in class_ious(kept):
+            matched = greedy_match(pair_ious, iou)
+            rows = np.flatnonzero(matched >= 0)
+            pred = kept.pred_xyxy[pred_idx[rows]]
+            true = kept.gt_xyxy[gt_idx[matched[rows]]]
+            ious.append(pair_ious[rows, matched[rows]])
+            ratios.append((pred[:, 2:] - pred[:, :2]) / np.maximum(true[:, 2:] - true[:, :2], 1e-9))
+            classes.append(np.asarray(kept.gt_class, np.int64)[gt_idx[matched[rows]]])
+    return np.concatenate(ious), np.concatenate(ratios), np.concatenate(classes)
+
+
+def box_fit(images: list[ImageDetections], conf: float, iou: float = 0.5) -> dict:
+    """How tight a model's boxes are: over :func:`matched_boxes`, the median IoU and the
+    median ratio of predicted to true width and height.
+
+    A training set whose labels follow another box convention than the test labels (looser
+    or tighter synthetic boxes) shows here as ratios away from 1 and a low IoU, while the
+    boxes are still found at IoU 0.5. ``None`` for each median where nothing matched.
+    """
+    ious, ratios, _ = matched_boxes(images, conf, iou)
+    if not ious.size:
+        return {"matched": 0, "median_iou": None, "width_ratio": None, "height_ratio": None}
+    return {
+        "matched": int(ious.size),
+        "median_iou": float(np.median(ious)),
+        "width_ratio": float(np.median(ratios[:, 0])),
+        "height_ratio": float(np.median(ratios[:, 1])),
+    }
+
+
+def map75(table: MatchTable) -> float:
+    """Class-aware AP at IoU 0.75, averaged over the classes with test boxes."""
+    ap = class_ap(table, np.ones((1, table.num_images)))[0, :, AP75_COLUMN]
+    return float(np.nanmean(ap)) if not np.isnan(ap).all() else 0.0
+
+
 def loss_diagnosis(images: list[ImageDetections], conf: float, class_names: list[str]) -> dict:
     """Where a model loses AP: class-blind mAP (finding and placing defects) beside the
-    class-aware one, and each test box's outcome at the model's best-F1 threshold."""
+    class-aware one, each test box's outcome at the model's best-F1 threshold, and how tight
+    the boxes it finds there are (:func:`box_fit`)."""
     blind_map50, blind_map5095 = mean_ap(
         build_match_table(class_blind(images), 1), np.ones((1, len(images)))
     )
@@ -316,4 +370,5 @@ def loss_diagnosis(images: list[ImageDetections], conf: float, class_names: list
         "class_blind_map50": float(blind_map50[0]),
         "class_blind_map50_95": float(blind_map5095[0]),
         **box_outcomes(images, conf, class_names),
+        **box_fit(images, conf),
     }
