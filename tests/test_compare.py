@@ -154,11 +154,16 @@ def test_arms_receive_equal_budgets(real_and_synth, tmp_path, fake_training):
             assert comparison["bootstrap"]["ci_low"] > 0
 
 
+def two_seed_args(real: Path, synth: Path, out: Path) -> list[str]:
+    """A small two-seed comparison of ``real`` and ``real`` + ``synth`` (for the fakes)."""
+    return [str(real), "--synthetic", str(synth), "--out", str(out), "--seeds", "2",
+            "--budget", "32", "--batch", "8", "--imgsz", "32", "--bootstrap", "100"]  # fmt: skip
+
+
 def test_resume_skips_finished_trainings_and_report_only(real_and_synth, tmp_path, fake_training):
     real, synth = real_and_synth
     out = tmp_path / "run"
-    args = [str(real), "--synthetic", str(synth), "--out", str(out), "--seeds", "2",
-            "--budget", "32", "--batch", "8", "--imgsz", "32", "--bootstrap", "100"]  # fmt: skip
+    args = two_seed_args(real, synth, out)
     assert invoke(*args).exit_code == 0
     assert len(fake_training.calls) == 4
     # lose one finished training: only that one is trained again
@@ -179,8 +184,7 @@ def test_resume_skips_finished_trainings_and_report_only(real_and_synth, tmp_pat
 def test_report_shows_how_tight_each_arms_boxes_are(real_and_synth, tmp_path, fake_training):
     real, synth = real_and_synth
     out = tmp_path / "run"
-    args = [str(real), "--synthetic", str(synth), "--out", str(out), "--seeds", "2",
-            "--budget", "32", "--batch", "8", "--imgsz", "32", "--bootstrap", "100"]  # fmt: skip
+    args = two_seed_args(real, synth, out)
     assert invoke(*args).exit_code == 0
     arms = json.loads((out / "results.json").read_text())["settings"][0]["arms"]
     # fake_predict: the real arm's boxes sit 3 px off (found at IoU 0.5, not at 0.75), the
