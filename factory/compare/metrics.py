@@ -266,6 +266,18 @@ def class_blind(images: list[ImageDetections]) -> list[ImageDetections]:
     ]
 
 
+def scoring_at_least(image: ImageDetections, conf: float) -> ImageDetections:
+    """The image with only the predictions whose score is at least ``conf``."""
+    keep = np.asarray(image.pred_score) >= conf
+    return ImageDetections(
+        gt_xyxy=image.gt_xyxy,
+        gt_class=image.gt_class,
+        pred_xyxy=image.pred_xyxy[keep],
+        pred_score=image.pred_score[keep],
+        pred_class=image.pred_class[keep],
+    )
+
+
 def box_outcomes(
     images: list[ImageDetections], conf: float, class_names: list[str], iou: float = 0.5
 ) -> dict:
@@ -279,8 +291,8 @@ def box_outcomes(
     found = wrong = missed = background = 0
     confusions: dict[str, int] = {}
     for image in images:
-        keep = np.asarray(image.pred_score) >= conf
-        pred_xyxy, pred_class = image.pred_xyxy[keep], image.pred_class[keep]
+        kept = scoring_at_least(image, conf)
+        pred_xyxy, pred_class = kept.pred_xyxy, kept.pred_class
         ious = box_iou_xyxy(image.gt_xyxy, pred_xyxy)  # (G, P)
         if len(pred_xyxy):
             background += int((ious.max(axis=0, initial=0.0) < 0.1).sum())
@@ -315,14 +327,7 @@ def matched_boxes(
     ``(width, height)`` ratio ``(M, 2)`` and class ``(M,)``."""
     ious, ratios, classes = [np.zeros(0)], [np.zeros((0, 2))], [np.zeros(0, np.int64)]
     for image in images:
-        keep = np.flatnonzero(np.asarray(image.pred_score) >= conf)
-        kept = ImageDetections(
-            gt_xyxy=image.gt_xyxy,
-            gt_class=image.gt_class,
-            pred_xyxy=image.pred_xyxy[keep],
-            pred_score=image.pred_score[keep],
-            pred_class=image.pred_class[keep],
-        )
+        kept = scoring_at_least(image, conf)
         for pred_idx, gt_idx, pair_ious in class_ious(kept):
             matched = greedy_match(pair_ious, iou)
             rows = np.flatnonzero(matched >= 0)
