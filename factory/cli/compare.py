@@ -187,8 +187,9 @@ def compare(
         bool, typer.Option(help="Start again in a run folder holding other settings.")
     ] = False,
 ) -> None:
-    """Train YOLO on real-only and real+synthetic data under the same budget and compare them on
-    the locked real test split.
+    """Train YOLO on real-only and real+synthetic data under one budget; score on the locked test.
+
+    Every arm sees the same number of images per training, over several seeds (default 3).
 
     Example: factory compare outputs/demo --preset quick
     """
