@@ -2,6 +2,7 @@
 balanced, capped YOLO set with exact boxes and full provenance (see :mod:`factory.synth.run`)."""
 
 from factory.synth.options import SynthOptions
-from factory.synth.run import SynthSummary, merge_shards, run_synth
+from factory.synth.run import merge_shards, run_synth
+from factory.synth.summary import SynthSummary
 
 __all__ = ["SynthOptions", "SynthSummary", "merge_shards", "run_synth"]
