@@ -36,6 +36,7 @@ class FakeTrainer:
 
     def __init__(self):
         self.calls: list[dict] = []
+        self.flat = False
 
     def __call__(self, model_source: str, arguments: dict) -> Path:
         lines = Path(yaml_train(arguments["data"])).read_text().split()
@@ -44,8 +45,13 @@ class FakeTrainer:
         (save_dir / "weights").mkdir(parents=True, exist_ok=True)
         for name in ("best.pt", "last.pt"):
             (save_dir / "weights" / name).write_bytes(b"fake")
+        # A steadily rising curve (so its arm counts as still climbing), or a flat one.
+        rise = 0.0 if self.flat else 1.0
         rows = ["epoch,metrics/mAP50(B),metrics/mAP50-95(B)"]
-        rows += [f"{e},{0.1 * e:.3f},{0.05 * e:.3f}" for e in range(1, arguments["epochs"] + 1)]
+        rows += [
+            f"{e},{0.1 * e * rise + 0.1:.3f},{0.05 * e * rise + 0.05:.3f}"
+            for e in range(1, arguments["epochs"] + 1)
+        ]
         (save_dir / "results.csv").write_text("\n".join(rows) + "\n")
         return save_dir
 
@@ -199,6 +205,20 @@ def test_report_shows_how_tight_each_arms_boxes_are(real_and_synth, tmp_path, fa
     assert "| real+synthetic | 1.000 ± 0.000 | 1.000 ± 0.000 | 1.000 ± 0.000 | 1.000 ± 0.000 |" in (
         section
     )
+
+
+def test_verdict_says_when_real_only_was_still_climbing(real_and_synth, tmp_path, fake_training):
+    real, synth = real_and_synth
+    caveat = "`real` was still climbing at the end of this budget"
+    climbing, flat = tmp_path / "climbing", tmp_path / "flat"
+    assert invoke(*two_seed_args(real, synth, climbing), "--epochs", "5").exit_code == 0
+    verdict = (climbing / "report.md").read_text().split("### Verdict")[1]
+    assert caveat in verdict.split("| seed |")[0]  # right under the verdict sentence
+    fake_training.flat = True
+    assert invoke(*two_seed_args(real, synth, flat), "--epochs", "5").exit_code == 0
+    report = (flat / "report.md").read_text()
+    assert "| real | " in report and "| levelled |" in report
+    assert caveat not in report
 
 
 def test_train_only_real_arm_first(real_and_synth, tmp_path, fake_training):

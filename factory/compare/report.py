@@ -495,11 +495,19 @@ def _render_setting(setting: dict, class_names: list[str]) -> list[str]:
     lines.append("")
     if setting["comparisons"]:
         lines += ["### Verdict", ""]
+        real_climbing = real is not None and real["convergence"]["status"] == "climbing"
         for comparison in setting["comparisons"]:
             boot = comparison["bootstrap"]
+            lines += [f"**{comparison['verdict']['sentence']}**", ""]
+            if real_climbing:
+                # The verdict is often quoted alone, so the caveat goes with it.
+                lines += [
+                    f"*`{REAL_ARM}` was still climbing at the end of this budget: a difference "
+                    "measured against an unconverged baseline may not hold at convergence. "
+                    "Confirm it at a larger budget (`--budget A,B`).*",
+                    "",
+                ]
             lines += [
-                f"**{comparison['verdict']['sentence']}**",
-                "",
                 "| seed | " + " | ".join(str(s) for s in comparison["seeds"]) + " | mean ± std |",
                 "|---|" + "---|" * (len(comparison["seeds"]) + 1),
                 f"| {comparison['arm']} − real (mAP50-95) | "
