@@ -673,3 +673,46 @@ def test_kept_trainings_restore_into_a_fresh_run_folder(real_and_synth, tmp_path
     assert "95% CI over test images, seed 1 only" in comparison["verdict"]["sentence"]
     assert setting["arms"]["real+synthetic"]["seeds_without_predictions"] == [0]
     assert "seed 1 only (the others' test predictions were not kept)" in report
+
+
+def test_budget_curve_script_collects_runs_of_separate_budgets(
+    real_and_synth, tmp_path, fake_training
+):
+    """bench/budget_curve.py puts runs trained at separate budgets on one curve per real
+    count, with each run's own verdict and the factory's cross-budget check on real-only."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "budget_curve.py"
+    spec = importlib.util.spec_from_file_location("budget_curve", script)
+    budget_curve = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(budget_curve)
+    real, synth = real_and_synth
+    runs = []
+    for budget in (64, 32):  # out of order on purpose
+        out = tmp_path / f"run-{budget}"
+        result = invoke(str(real), "--synthetic", str(synth), "--out", str(out), "--seeds", "2",
+                        "--budget", str(budget), "--epochs", "2", "--batch", "8",
+                        "--imgsz", "32", "--bootstrap", "100")  # fmt: skip
+        assert result.exit_code == 0, result.output
+        runs.append(out)
+    curves = budget_curve.load_points(runs, "real+synthetic")
+    (real_count,) = curves
+    text, checks = budget_curve.render(curves, "real+synthetic")
+    settings = {p.name: json.loads((p / "results.json").read_text())["settings"][0] for p in runs}
+    rows = [line for line in text.splitlines() if line.startswith("| 32 |") or "| 64 |" in line]
+    assert [row.split(" | ")[0] for row in rows] == ["| 32", "| 64"]  # sorted by budget
+    for row, name in zip(rows, ("run-32", "run-64"), strict=True):
+        comparison = settings[name]["comparisons"][0]
+        assert f"{comparison['verdict']['mean_difference']:+.3f}" in row
+        assert f"`{name}`" in row
+    reals = [
+        settings[n]["arms"]["real"]["metrics"]["map50_95"]["mean"] for n in ("run-32", "run-64")
+    ]
+    expected = budget_curve.budget_convergence([(32, reals[0]), (64, reals[1])])
+    assert checks[real_count]["status"] == expected["status"] != "unknown"
+    assert f"- Budget check: {expected['sentence']}" in text
+    # Two runs at the same budget cannot share a curve.
+    with pytest.raises(SystemExit, match="two runs at the same budget"):
+        budget_curve.render(budget_curve.load_points([runs[0], runs[0]], "real+synthetic"), "x")
+    with pytest.raises(SystemExit, match=r"no results\.json"):
+        budget_curve.load_points([tmp_path], "real+synthetic")

@@ -1,0 +1,145 @@
+"""Real-only and real+synthetic test mAP50-95 by training budget, across kept compare runs.
+
+`factory compare --budget A,B` checks within one run whether real-only still improves with a
+larger budget. The DeepPCB benchmark trained each budget as a run of its own, over several
+sessions, so this script collects the kept runs' `results.json` and applies the factory's
+own cross-budget rule (`factory.compare.stats.budget_convergence`) to them: for each real
+count and arm, the mean ± std over seeds at each budget, the paired difference with its
+bootstrap CI and verdict as the run reported it, each arm's within-training convergence
+status, and whether real-only had levelled off between the two largest budgets.
+
+    python bench/budget_curve.py RUN_OR_RESULTS_JSON ... [--arm real+checked] [--out F.md]
+
+Each argument is a run folder (or kept folder) holding `results.json`, or the file itself.
+Runs with the same real count are put on one curve; give only runs made with the same
+engine, synthetic set and model, since the script cannot tell them apart from the JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from factory.compare.stats import budget_convergence
+
+REAL_ARM = "real"
+
+
+def load_points(paths: list[Path], arm: str) -> dict[int, list[dict]]:
+    """Per real count, one point per (run, setting): budget, both arms' metrics, verdict."""
+    curves: dict[int, list[dict]] = defaultdict(list)
+    for path in paths:
+        results = path / "results.json" if path.is_dir() else path
+        if not results.is_file():
+            raise SystemExit(f"error: {path}: no results.json there")
+        data = json.loads(results.read_text())
+        for setting in data["settings"]:
+            arms = setting["arms"]
+            if REAL_ARM not in arms or arm not in arms:
+                continue
+            comparison = next((c for c in setting["comparisons"] if c["arm"] == arm), None)
+            curves[arms[REAL_ARM]["arm"]["real_images"]].append(
+                {
+                    "run": results.parent.name,
+                    "images_seen": setting["budget"]["images_seen"],
+                    "real": _arm_point(arms[REAL_ARM]),
+                    "other": _arm_point(arms[arm]),
+                    "difference": comparison["verdict"]["mean_difference"] if comparison else None,
+                    "seed_differences": comparison["seed_differences"] if comparison else [],
+                    "ci": (
+                        [comparison["bootstrap"]["ci_low"], comparison["bootstrap"]["ci_high"]]
+                        if comparison
+                        and (comparison.get("bootstrap") or {}).get("ci_low") is not None
+                        else None
+                    ),
+                    "verdict": _verdict_word(comparison),
+                }
+            )
+    return curves
+
+
+def _arm_point(arm: dict) -> dict:
+    metric = arm["metrics"]["map50_95"]
+    return {
+        "mean": metric["mean"],
+        "std": metric["std"],
+        "seeds": metric["n"],
+        "within_training": arm["convergence"]["status"],
+    }
+
+
+def _verdict_word(comparison: dict | None) -> str:
+    if comparison is None:
+        return "-"
+    verdict = comparison["verdict"]
+    return verdict["direction"] if verdict["distinguishable"] else "noise"
+
+
+def render(curves: dict[int, list[dict]], arm: str) -> tuple[str, dict]:
+    lines = [f"# Test mAP50-95 by budget: `{REAL_ARM}` and `{arm}`", ""]
+    checks = {}
+    for real_count in sorted(curves):
+        points = sorted(curves[real_count], key=lambda p: p["images_seen"])
+        seen = [p["images_seen"] for p in points]
+        if len(set(seen)) != len(seen):
+            raise SystemExit(
+                f"error: {real_count} real images: two runs at the same budget "
+                f"({', '.join(p['run'] for p in points)}); pass one per budget"
+            )
+        check = budget_convergence([(p["images_seen"], p["real"]["mean"]) for p in points])
+        checks[real_count] = check
+        lines += [
+            f"## {real_count} real images",
+            "",
+            f"| images seen | seeds | {REAL_ARM} | {arm} | difference (seeds) | 95 % CI "
+            "| verdict | still climbing within training | run |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for p in points:
+            climbing = [
+                name
+                for name, a in ((REAL_ARM, p["real"]), (arm, p["other"]))
+                if a["within_training"] == "climbing"
+            ]
+            seeds_diff = ", ".join(f"{d:+.3f}" for d in p["seed_differences"])
+            ci = f"[{p['ci'][0]:+.3f}, {p['ci'][1]:+.3f}]" if p["ci"] else "-"
+            diff = f"{p['difference']:+.3f} ({seeds_diff})" if p["difference"] is not None else "-"
+            lines.append(
+                f"| {p['images_seen']:,} | {p['real']['seeds']} / {p['other']['seeds']} | "
+                f"{_mean_std(p['real'])} | {_mean_std(p['other'])} | {diff} | {ci} | "
+                f"{p['verdict']} | {', '.join(climbing) or 'neither'} | `{p['run']}` |"
+            )
+        lines += ["", f"- Budget check: {check['sentence']}", ""]
+    return "\n".join(lines), checks
+
+
+def _mean_std(point: dict) -> str:
+    std = point["std"]
+    return f"{point['mean']:.3f}" + (f" ± {std:.3f}" if std is not None else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--arm", default="real+checked", help="the arm compared with real")
+    parser.add_argument("--out", type=Path, help="also write the markdown here (and .json)")
+    args = parser.parse_args(argv)
+    curves = load_points(args.runs, args.arm)
+    if not curves:
+        print(f"error: no run has both `{REAL_ARM}` and `{args.arm}`", file=sys.stderr)
+        return 1
+    text, checks = render(curves, args.arm)
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+        args.out.with_suffix(".json").write_text(
+            json.dumps({"points": curves, "budget_checks": checks}, indent=2) + "\n"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
