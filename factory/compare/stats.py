@@ -160,10 +160,10 @@ def convergence(curves: list[list[dict]], *, tail: float = 0.2, tolerance: float
 
 
 def budget_convergence(points: list[tuple[int, float]], *, tolerance: float = 0.01) -> dict:
-    """Has real-only levelled off *across budgets*? ``points``: (images seen, mean test
-    mAP50-95) of separate trainings. Within one training the learning-rate schedule decays
-    to its floor at the end of any budget, so a flat tail there does not prove convergence;
-    a larger budget that no longer helps does."""
+    """Has real-only levelled off *across budgets*? ``points``: (images seen, mean over seeds
+    of the best validation mAP50-95) of separate trainings. Within one training the
+    learning-rate schedule decays to its floor at the end of any budget, so a flat tail there
+    does not prove convergence; a larger budget that no longer helps does."""
     points = sorted(points)
     if len(points) < 2:
         return {"status": "unknown", "gain": None, "sentence": "one budget only"}
@@ -175,8 +175,8 @@ def budget_convergence(points: list[tuple[int, float]], *, tolerance: float = 0.
             "status": "climbing",
             "gain": gain,
             "sentence": (
-                f"real-only test mAP50-95 by budget: {trail}. It still rose by {gain:+.3f} from "
-                f"{small:,} to {large:,} images seen, so real-only had **not levelled off** at "
+                f"real-only best val mAP50-95 by budget: {trail}. It still rose by {gain:+.3f} "
+                f"from {small:,} to {large:,} images seen, so real-only had **not levelled off** at "
                 f"{small:,} (and {large:,} is not shown to be enough either)."
             ),
         }
@@ -184,7 +184,7 @@ def budget_convergence(points: list[tuple[int, float]], *, tolerance: float = 0.
         "status": "levelled",
         "gain": gain,
         "sentence": (
-            f"real-only test mAP50-95 by budget: {trail}. It changed by {gain:+.3f} from "
+            f"real-only best val mAP50-95 by budget: {trail}. It changed by {gain:+.3f} from "
             f"{small:,} to {large:,} images seen (tolerance {tolerance}), so real-only had "
             f"**levelled off by {small:,} images seen**."
         ),
