@@ -223,6 +223,44 @@ def test_verdict_says_when_real_only_was_still_climbing(real_and_synth, tmp_path
     assert caveat not in report
 
 
+def test_verdict_says_when_a_larger_budget_beat_real_only(real_and_synth, tmp_path, fake_training):
+    """A flat tail within each training does not prove convergence: when real-only's best
+    val mAP rose at a larger budget of the sweep, the verdicts at both budgets say so."""
+    real, synth = real_and_synth
+    fake_training.flat = True  # every training looks levelled on its own
+    fake_training.gain_per_image_seen = 0.001  # but 64 images seen reach higher than 32
+    out = tmp_path / "run"
+    args = two_seed_args(real, synth, out)
+    args[args.index("32")] = "32,64"
+    assert invoke(*args, "--epochs", "2").exit_code == 0
+    report = (out / "report.md").read_text()
+    assert "was still climbing at the end of this budget" not in report
+    small, large = (
+        report.split(f"## Setting `real-all_ratio-all_img-32_seen-{n}`")[1].split("\n## ")[0]
+        for n in (32, 64)
+    )
+    under_small = small.split("### Verdict")[1].split("| seed |")[0]
+    assert "`real` had not levelled off at this budget: its best val mAP50-95 rose by " in (
+        under_small
+    )
+    assert "+0.032 at 64 images seen" in under_small
+    under_large = large.split("### Verdict")[1].split("| seed |")[0]
+    assert "still rose by +0.032 from 32 images seen to this budget" in under_large
+    settings = json.loads((out / "results.json").read_text())["settings"]
+    gains = {s["key"]: s["real_val_gain_across_budgets"] for s in settings}
+    assert gains["real-all_ratio-all_img-32_seen-32"] == {"to": 64, "gain": pytest.approx(0.032)}
+    assert gains["real-all_ratio-all_img-32_seen-64"] == {"from": 32, "gain": pytest.approx(0.032)}
+
+    # Budgets that gain nothing: no caveat anywhere.
+    fake_training.gain_per_image_seen = 0.0
+    flat = tmp_path / "flat"
+    args[args.index(str(out))] = str(flat)
+    assert invoke(*args, "--epochs", "2").exit_code == 0
+    report = (flat / "report.md").read_text()
+    assert report.count("### Verdict") == 2
+    assert "levelled off at this budget" not in report and "not shown to be" not in report
+
+
 def test_train_only_real_arm_first(real_and_synth, tmp_path, fake_training):
     real, synth = real_and_synth
     out = tmp_path / "run"

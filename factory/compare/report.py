@@ -6,6 +6,7 @@ every number is recomputed from the saved per-training results and test predicti
 
 from __future__ import annotations
 
+import itertools
 import json
 import platform
 import sys
@@ -93,6 +94,9 @@ def write_report(run_dir: Path, *, plots: bool = True) -> Path:
     settings_out = []
     for key, arms in by_setting.items():
         settings_out.append(_setting_summary(key, arms, class_names, config, run_dir))
+    across_budgets = real_gains_across_budgets(settings_out)
+    for setting in settings_out:
+        setting["real_val_gain_across_budgets"] = across_budgets.get(setting["key"])
     planned = plan.get("trainings", [])
     done = {(r["setting"]["key"], r["arm"]["name"], r["seed_index"]) for r in results}
     missing = [t for t in planned if (t["setting"], t["arm"], t["seed_index"]) not in done]
@@ -309,12 +313,10 @@ def _plots(run_dir: Path, out: dict, class_names: list[str], *, draw: bool = Tru
 SWEPT_FIELDS = ("real_count", "synthetic_ratio", "imgsz", "images_seen")
 
 
-def budget_checks(settings: list[dict]) -> list[dict]:
-    """With a budget sweep: per combination of the other swept fields, whether real-only's
-    best validation mAP50-95 still rose at the largest budget (see
-    :func:`budget_convergence`). Validation, not test: the budget is a choice of protocol, and
-    the test split only scores the models that protocol produced."""
-    groups: dict[tuple, list[tuple[int, float]]] = defaultdict(list)
+def _real_val_by_budget(settings: list[dict]) -> dict[tuple, list[tuple[int, float, str]]]:
+    """Per combination of the other swept fields: (images seen, real-only's mean best val
+    mAP50-95, setting key) at each budget of a budget sweep."""
+    groups: dict[tuple, list[tuple[int, float, str]]] = defaultdict(list)
     for setting in settings:
         seen = setting["setting"].get("images_seen")
         real = setting["arms"].get(REAL_ARM)
@@ -322,10 +324,18 @@ def budget_checks(settings: list[dict]) -> list[dict]:
         if seen is None or best_val is None:
             continue
         others = tuple((f, setting["setting"].get(f)) for f in SWEPT_FIELDS if f != "images_seen")
-        groups[others].append((int(seen), best_val))
+        groups[others].append((int(seen), best_val, setting["key"]))
+    return {others: sorted(points) for others, points in groups.items()}
+
+
+def budget_checks(settings: list[dict]) -> list[dict]:
+    """With a budget sweep: per combination of the other swept fields, whether real-only's
+    best validation mAP50-95 still rose at the largest budget (see
+    :func:`budget_convergence`). Validation, not test: the budget is a choice of protocol, and
+    the test split only scores the models that protocol produced."""
     checks = []
-    for others, points in groups.items():
-        check = budget_convergence(points)
+    for others, points in _real_val_by_budget(settings).items():
+        check = budget_convergence([(seen, value) for seen, value, _ in points])
         if check["status"] != "unknown":
             varying = [
                 (f, v) for f, v in others
@@ -334,6 +344,22 @@ def budget_checks(settings: list[dict]) -> list[dict]:
             check["where"] = ", ".join(f"{f}={_value(v)}" for f, v in varying)
             checks.append(check)
     return checks
+
+
+def real_gains_across_budgets(settings: list[dict], *, tolerance: float = 0.01) -> dict[str, dict]:
+    """Setting key -> where real-only's best val mAP50-95 rose by more than ``tolerance``
+    between this budget of a sweep and the next: ``{"to": larger, "gain": g}`` when it rose
+    at the next larger budget (real-only had not levelled off here, however flat its own last
+    epochs looked), ``{"from": smaller, "gain": g}`` at the largest budget when it rose to it
+    (so the largest is not shown to be enough either)."""
+    gains = {}
+    for points in _real_val_by_budget(settings).values():
+        for (seen, value, key), (larger, larger_value, larger_key) in itertools.pairwise(points):
+            if larger_value - value > tolerance:
+                gains[key] = {"to": larger, "gain": larger_value - value}
+                if larger_key == points[-1][2]:
+                    gains[larger_key] = {"from": seen, "gain": larger_value - value}
+    return gains
 
 
 def _sweep_series(settings: list[dict], field: str) -> dict:
@@ -440,6 +466,34 @@ def render_markdown(out: dict, class_names: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _unconverged_caveat(setting: dict) -> str | None:
+    """The line under each verdict when real-only is not shown converged at this budget: its
+    best val mAP rose between budgets of the sweep (see :func:`real_gains_across_budgets`), or
+    was still rising at the end of this training."""
+    sweep = setting.get("real_val_gain_across_budgets")
+    if sweep and "to" in sweep:
+        return (
+            f"*`{REAL_ARM}` had not levelled off at this budget: its best val mAP50-95 rose by "
+            f"{sweep['gain']:+.3f} at {sweep['to']:,} images seen. A difference measured "
+            "against an unconverged baseline may not hold at convergence.*"
+        )
+    if sweep:
+        return (
+            f"*`{REAL_ARM}`'s best val mAP50-95 still rose by {sweep['gain']:+.3f} from "
+            f"{sweep['from']:,} images seen to this budget, so this budget is not shown to be "
+            "converged either: a difference measured against an unconverged baseline may not "
+            "hold at convergence. Confirm it at a larger budget.*"
+        )
+    real = setting["arms"].get(REAL_ARM)
+    if real is not None and real["convergence"]["status"] == "climbing":
+        return (
+            f"*`{REAL_ARM}` was still climbing at the end of this budget: a difference "
+            "measured against an unconverged baseline may not hold at convergence. "
+            "Confirm it at a larger budget (`--budget A,B`).*"
+        )
+    return None
+
+
 def _render_setting(setting: dict, class_names: list[str]) -> list[str]:
     budget = setting["budget"]
     lines = [
@@ -500,18 +554,13 @@ def _render_setting(setting: dict, class_names: list[str]) -> list[str]:
     lines.append("")
     if setting["comparisons"]:
         lines += ["### Verdict", ""]
-        real_climbing = real is not None and real["convergence"]["status"] == "climbing"
+        caveat = _unconverged_caveat(setting)
         for comparison in setting["comparisons"]:
             boot = comparison["bootstrap"]
             lines += [f"**{comparison['verdict']['sentence']}**", ""]
-            if real_climbing:
+            if caveat:
                 # The verdict is often quoted alone, so the caveat goes with it.
-                lines += [
-                    f"*`{REAL_ARM}` was still climbing at the end of this budget: a difference "
-                    "measured against an unconverged baseline may not hold at convergence. "
-                    "Confirm it at a larger budget (`--budget A,B`).*",
-                    "",
-                ]
+                lines += [caveat, ""]
             lines += [
                 "| seed | " + " | ".join(str(s) for s in comparison["seeds"]) + " | mean ± std |",
                 "|---|" + "---|" * (len(comparison["seeds"]) + 1),
