@@ -1,4 +1,4 @@
-"""Real-only and real+synthetic test mAP50-95 by training budget, across kept compare runs.
+"""Real-only and real+synthetic mAP50-95 (test and best val) by budget, across kept runs.
 
 `factory compare --budget A,B` checks within one run whether real-only still improves with a
 larger budget. The DeepPCB benchmark trained each budget as a run of its own, over several
@@ -100,7 +100,7 @@ def _verdict_word(comparison: dict | None) -> str:
 
 
 def render(curves: dict[int, list[dict]], arm: str) -> tuple[str, dict]:
-    lines = [f"# Test mAP50-95 by budget: `{REAL_ARM}` and `{arm}`", ""]
+    lines = [f"# mAP50-95 by budget: `{REAL_ARM}` and `{arm}`", ""]
     checks = {}
     for real_count in sorted(curves):
         points = sorted(curves[real_count], key=lambda p: p["images_seen"])
