@@ -19,6 +19,7 @@ from factory.compare.arms import REAL_ARM
 from factory.compare.evaluate import load_detections
 from factory.compare.metrics import build_match_table, loss_diagnosis, map75
 from factory.compare.stats import (
+    LEVELLED_TOLERANCE,
     bootstrap_difference,
     budget_convergence,
     convergence,
@@ -346,7 +347,9 @@ def budget_checks(settings: list[dict]) -> list[dict]:
     return checks
 
 
-def real_gains_across_budgets(settings: list[dict], *, tolerance: float = 0.01) -> dict[str, dict]:
+def real_gains_across_budgets(
+    settings: list[dict], *, tolerance: float = LEVELLED_TOLERANCE
+) -> dict[str, dict]:
     """Setting key -> where real-only's best val mAP50-95 rose by more than ``tolerance``
     between this budget of a sweep and the next: ``{"to": larger, "gain": g}`` when it rose
     at the next larger budget (real-only had not levelled off here, however flat its own last

@@ -136,7 +136,14 @@ def verdict(
     }
 
 
-def convergence(curves: list[list[dict]], *, tail: float = 0.2, tolerance: float = 0.01) -> dict:
+# A val mAP50-95 that moves by no more than this (within a training's tail, or from one budget
+# to the next) counts as levelled off.
+LEVELLED_TOLERANCE = 0.01
+
+
+def convergence(
+    curves: list[list[dict]], *, tail: float = 0.2, tolerance: float = LEVELLED_TOLERANCE
+) -> dict:
     """Has validation mAP50-95 levelled off? Compares the best of the last ``tail`` of the
     epochs with the best before it, on the mean curve over seeds."""
     lengths = [len(c) for c in curves if c]
@@ -159,7 +166,9 @@ def convergence(curves: list[list[dict]], *, tail: float = 0.2, tolerance: float
     }
 
 
-def budget_convergence(points: list[tuple[int, float]], *, tolerance: float = 0.01) -> dict:
+def budget_convergence(
+    points: list[tuple[int, float]], *, tolerance: float = LEVELLED_TOLERANCE
+) -> dict:
     """Has real-only levelled off *across budgets*? ``points``: (images seen, mean over seeds
     of the best validation mAP50-95) of separate trainings. Within one training the
     learning-rate schedule decays to its floor at the end of any budget, so a flat tail there
