@@ -213,14 +213,31 @@ def test_verdict_says_when_real_only_was_still_climbing(real_and_synth, tmp_path
     real, synth = real_and_synth
     caveat = "`real` was still climbing at the end of this budget"
     climbing, flat = tmp_path / "climbing", tmp_path / "flat"
-    assert invoke(*two_seed_args(real, synth, climbing), "--epochs", "5").exit_code == 0
+    result = invoke(*two_seed_args(real, synth, climbing), "--epochs", "5")
+    assert result.exit_code == 0
     verdict = (climbing / "report.md").read_text().split("### Verdict")[1]
     assert caveat in verdict.split("| seed |")[0]  # right under the verdict sentence
+    # The terminal gets the verdict and its caveat too (stderr); stdout is the report path.
+    assert result.stdout.strip() == str(climbing / "report.md")
+    terminal = result.stderr.splitlines()
+    at = terminal.index("trainings finished: 4 of 4")
+    assert terminal[at + 1].startswith(
+        "real-all_ratio-all_img-32: real+synthetic is better than real by +"
+    )
+    assert terminal[at + 2] == "  caveat: " + caveat.replace("`", "") + (
+        ": a difference measured against an unconverged baseline may not hold at convergence. "
+        "Confirm it at a larger budget (--budget A,B)."
+    )
     fake_training.flat = True
-    assert invoke(*two_seed_args(real, synth, flat), "--epochs", "5").exit_code == 0
+    result = invoke(*two_seed_args(real, synth, flat), "--epochs", "5")
+    assert result.exit_code == 0
     report = (flat / "report.md").read_text()
     assert "| real | " in report and "| levelled |" in report
     assert caveat not in report
+    assert "caveat:" not in result.stderr
+    again = invoke("--report-only", str(flat))
+    assert again.stdout.strip() == str(flat / "report.md")
+    assert "real-all_ratio-all_img-32: real+synthetic is better than real" in again.stderr
 
 
 def test_verdict_says_when_a_larger_budget_beat_real_only(real_and_synth, tmp_path, fake_training):

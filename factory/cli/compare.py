@@ -193,10 +193,12 @@ def compare(
 
     Example: factory compare outputs/demo --preset quick
     """
-    from factory.compare import CompareOptions, run_compare, write_report
+    from factory.compare import CompareOptions, run_compare, verdict_summary, write_report
 
     if report_only is not None:
         report = write_report(report_only)
+        for line in verdict_summary(report.parent):
+            typer.echo(line, err=True)
         typer.echo(str(report))
         return
     from factory.paths import resolve_dataset
@@ -231,4 +233,7 @@ def compare(
         command=shlex.join(["factory", *sys.argv[1:]]) if sys.argv else None,
     )
     run_dir = run_compare(options)
+    # The verdicts on stderr, for the person at the terminal; the report path on stdout.
+    for line in verdict_summary(run_dir):
+        typer.echo(line, err=True)
     typer.echo(str(run_dir / "report.md"))

@@ -11,7 +11,7 @@ Modules: :mod:`~factory.compare.options` (options, presets), :mod:`~factory.comp
 """
 
 from factory.compare.options import PRESETS, CompareOptions
-from factory.compare.report import write_report
+from factory.compare.report import verdict_summary, write_report
 from factory.compare.runner import run_compare
 
-__all__ = ["PRESETS", "CompareOptions", "run_compare", "write_report"]
+__all__ = ["PRESETS", "CompareOptions", "run_compare", "verdict_summary", "write_report"]

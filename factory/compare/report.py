@@ -497,6 +497,28 @@ def _unconverged_caveat(setting: dict) -> str | None:
     return None
 
 
+def verdict_summary(run_dir: Path) -> list[str]:
+    """Plain lines for the terminal at the end of a run: how many trainings finished, then
+    each setting's verdicts, each followed by its caveat when real-only had not converged
+    (the caveat travels with the verdict here as in the report)."""
+    path = run_dir / "results.json"
+    if not path.is_file():
+        return []
+    out = json.loads(path.read_text())
+    lines = [f"trainings finished: {out['trainings_finished']} of {out['trainings_planned']}"]
+    for setting in out["settings"]:
+        caveat = _unconverged_caveat(setting)
+        for comparison in setting["comparisons"]:
+            lines.append(f"{setting['key']}: {_plain(comparison['verdict']['sentence'])}")
+            if caveat:
+                lines.append(f"  caveat: {_plain(caveat)}")
+    return lines
+
+
+def _plain(markdown: str) -> str:
+    return markdown.replace("**", "").replace("*", "").replace("`", "")
+
+
 def _render_setting(setting: dict, class_names: list[str]) -> list[str]:
     budget = setting["budget"]
     lines = [
