@@ -193,13 +193,10 @@ def compare(
 
     Example: factory compare outputs/demo --preset quick
     """
-    from factory.compare import CompareOptions, run_compare, verdict_summary, write_report
+    from factory.compare import CompareOptions, run_compare, write_report
 
     if report_only is not None:
-        report = write_report(report_only)
-        for line in verdict_summary(report.parent):
-            typer.echo(line, err=True)
-        typer.echo(str(report))
+        _print_result(write_report(report_only).parent)
         return
     from factory.paths import resolve_dataset
 
@@ -232,8 +229,13 @@ def compare(
         only_seed_indices=_split_list(seed_index, "--seed-index", int),
         command=shlex.join(["factory", *sys.argv[1:]]) if sys.argv else None,
     )
-    run_dir = run_compare(options)
-    # The verdicts on stderr, for the person at the terminal; the report path on stdout.
+    _print_result(run_compare(options))
+
+
+def _print_result(run_dir: Path) -> None:
+    """The verdicts on stderr, for the person at the terminal; the report path on stdout."""
+    from factory.compare import verdict_summary
+
     for line in verdict_summary(run_dir):
         typer.echo(line, err=True)
     typer.echo(str(run_dir / "report.md"))
