@@ -23,6 +23,10 @@
 # `bench/start_layout.sh --inputs-only REAL_COUNT` only builds the inputs (import, split, view,
 # checked set) and trains nothing: bench/start_margin.sh starts with it.
 #
+# STOP_AFTER=2h40m passes `--stop-after 2h40m` to the compare: the trainings pause cleanly at
+# the first epoch end past it (last.pt saved) and the same command resumes them next sitting,
+# for a run too long for one session (a 240k pair: about 4 to 7 h on 2 cores).
+#
 # MARGINS=fixed uses the checked set labelled with fixed margins (the default of `factory synth`
 # since 2026-11-24) instead of the scaled ones that the kept runs used, in a run of its own:
 # `MARGINS=fixed bash bench/start_layout.sh 0 real+checked,real 100 3 120` trains
@@ -79,7 +83,8 @@ log=bench/results/compare_deeppcb_run-$real-${budget_k}k-$name-${arms_name//,/_}
 nohup setsid factory compare $W/deeppcb-split --real-count "$real" --synthetic-ratio 1 \
     --synthetic checked=$W/$sets/real-$real --budget "${budget_k}000" --epochs "$budget_k" \
     --imgsz 320 --batch 16 --seeds "$n_seeds" --device cpu --parallel 2 --out $RUN \
-    "${arm_options[@]}" --seed-index "$seeds" >> "$log" 2>&1 &
+    "${arm_options[@]}" --seed-index "$seeds" ${STOP_AFTER:+--stop-after "$STOP_AFTER"} \
+    >> "$log" 2>&1 &
 # The compare creates the run folder first; then the kept trainings go back into it, except
 # the ones it is training again now (their folders may not exist yet).
 for _ in $(seq 120); do [ -f $RUN/plan.json ] && break; sleep 1; done

@@ -36,25 +36,52 @@ class FakeTrainer:
 
     def __init__(self):
         self.calls: list[dict] = []
+        self.resumed: list[dict] = []
         self.flat = False
         self.gain_per_image_seen = 0.0  # > 0: larger budgets reach a higher val curve
+        # With a deadline, trainings from call number `pause_from_call` on pause after
+        # `pause_after` epochs, then call `on_pause` (a test moves its clock there).
+        self.pause_after: int | None = None
+        self.pause_from_call = 1
+        self.on_pause = None
 
-    def __call__(self, model_source: str, arguments: dict) -> Path:
+    def __call__(self, model_source: str, arguments: dict, deadline=None) -> Path:
         lines = Path(yaml_train(arguments["data"])).read_text().split()
         self.calls.append({"model": model_source, "arguments": arguments, "train_list": lines})
         save_dir = Path(arguments["project"]) / arguments["name"]
         (save_dir / "weights").mkdir(parents=True, exist_ok=True)
-        for name in ("best.pt", "last.pt"):
-            (save_dir / "weights" / name).write_bytes(b"fake")
+        (save_dir / "weights" / "best.pt").write_bytes(b"fake")
+        # last.pt remembers what the training was, as ultralytics' does, for resume()
+        state = {"arguments": arguments, "lift": self.gain_per_image_seen * len(lines)}
+        (save_dir / "weights" / "last.pt").write_text(json.dumps(state))
+        (save_dir / "results.csv").write_text("epoch,metrics/mAP50(B),metrics/mAP50-95(B)\n")
+        return self._epochs(save_dir, state, 1, deadline)
+
+    def resume(self, last_weights: Path, deadline=None) -> Path:
+        save_dir = Path(last_weights).parent.parent
+        state = json.loads(Path(last_weights).read_text())
+        done = len((save_dir / "results.csv").read_text().splitlines()) - 1
+        self.resumed.append({"folder": save_dir, "epochs_done": done})
+        return self._epochs(save_dir, state, done + 1, deadline)
+
+    def _epochs(self, save_dir: Path, state: dict, first: int, deadline) -> Path:
+        epochs = state["arguments"]["epochs"]
+        last = epochs
+        pausing = self.pause_after is not None and len(self.calls) >= self.pause_from_call
+        if deadline is not None and pausing:
+            last = min(epochs, max(first, self.pause_after))
         # A steadily rising curve (so its arm counts as still climbing), or a flat one.
         rise = 0.0 if self.flat else 1.0
-        lift = self.gain_per_image_seen * len(lines) * arguments["epochs"]
-        rows = ["epoch,metrics/mAP50(B),metrics/mAP50-95(B)"]
-        rows += [
-            f"{e},{0.1 * e * rise + 0.1:.3f},{0.05 * e * rise + 0.05 + lift:.3f}"
-            for e in range(1, arguments["epochs"] + 1)
-        ]
-        (save_dir / "results.csv").write_text("\n".join(rows) + "\n")
+        lift = state["lift"] * epochs
+        with open(save_dir / "results.csv", "a") as csv_file:
+            for e in range(first, last + 1):
+                csv_file.write(
+                    f"{e},{0.1 * e * rise + 0.1:.3f},{0.05 * e * rise + 0.05 + lift:.3f}\n"
+                )
+        if last < epochs:
+            if self.on_pause is not None:
+                self.on_pause()
+            raise train_module.TrainingPaused(last, epochs)
         return save_dir
 
 
@@ -83,6 +110,7 @@ def fake_training(monkeypatch):
 
     trainer = FakeTrainer()
     monkeypatch.setattr(train_module, "run_ultralytics", trainer)
+    monkeypatch.setattr(train_module, "resume_ultralytics", trainer.resume)
     monkeypatch.setattr(evaluate, "predict_test", fake_predict)
     monkeypatch.setattr(
         evaluate, "model_size", lambda w: {"params": 10, "fp32_mb": 0.1, "checkpoint_mb": 0.1}
@@ -187,6 +215,82 @@ def test_resume_skips_finished_trainings_and_report_only(real_and_synth, tmp_pat
     result = invoke(*args[:-2], "--bootstrap", "100", "--budget", "64")
     assert result.exit_code == 1
     assert f"error: {out}: holds a comparison with other settings" in result.output
+
+
+def test_stop_after_pauses_and_the_same_command_resumes(
+    real_and_synth, tmp_path, fake_training, monkeypatch
+):
+    """--stop-after: the training running at the deadline pauses at an epoch end (last.pt
+    kept), none starts after it, the report names what is in progress, and the same command
+    without it resumes the paused training and trains the rest."""
+    from factory.compare import runner as runner_module
+
+    real, synth = real_and_synth
+    out = tmp_path / "run"
+    args = two_seed_args(real, synth, out)
+    clock = [1000.0]
+    monkeypatch.setattr(runner_module, "_now", lambda: clock[0])
+    fake_training.pause_after, fake_training.pause_from_call = 1, 2
+    fake_training.on_pause = lambda: clock.__setitem__(0, clock[0] + 7200)  # past the deadline
+    result = invoke(*args, "--stop-after", "1h30m")
+    assert result.exit_code == 0, result.output
+    assert len(fake_training.calls) == 2  # the first finished, the second paused, 2 waited
+    results = json.loads((out / "results.json").read_text())
+    epochs = results["settings"][0]["budget"]["epochs"]
+    assert epochs > 1 and results["trainings_finished"] == 1
+    in_progress = [t for t in results["trainings_missing"] if t["epochs_done"]]
+    assert [t["epochs_done"] for t in in_progress] == [1]
+    name = f"{in_progress[0]['setting']} / {in_progress[0]['arm']} / seed 0"
+    text = " ".join(result.output.split())
+    assert (
+        f"compare: stopped by --stop-after (5400 s): paused {name} after epoch 1 of {epochs} "
+        "(last.pt saved); 2 training(s) not started. Re-run the same command" in text
+    )
+    saved = f"(epoch 1 of {epochs} saved)"
+    assert f"in progress: {name.replace(' / ', '/')} {saved}" in text
+    assert saved in (out / "report.md").read_text()
+    # the same command, without the limit: the paused one resumes, the other two start
+    monkeypatch.setenv("FACTORY_NO_PROGRESS", "0")  # to see the training lines
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    assert f"resuming after epoch 1 of {epochs})" in " ".join(result.output.split())
+    assert [r["epochs_done"] for r in fake_training.resumed] == [1]
+    assert len(fake_training.calls) == 4
+    results = json.loads((out / "results.json").read_text())
+    assert results["trainings_finished"] == 4 and not results["trainings_missing"]
+    for training in results["trainings"]:
+        assert [p["epoch"] for p in training["train"]["curve"]] == list(range(1, epochs + 1))
+
+
+def test_stop_after_before_anything_finished_writes_no_report(
+    real_and_synth, tmp_path, fake_training, monkeypatch
+):
+    from factory.compare import runner as runner_module
+
+    real, synth = real_and_synth
+    out = tmp_path / "run"
+    clock = [0.0]
+    monkeypatch.setattr(runner_module, "_now", lambda: clock[0])
+    fake_training.pause_after = 1
+    fake_training.on_pause = lambda: clock.__setitem__(0, 100.0)
+    result = runner.invoke(
+        app, ["compare", *two_seed_args(real, synth, out), "--stop-after", "45s"],
+        catch_exceptions=False,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert not (out / "report.md").exists() and result.stdout == ""
+    assert "3 training(s) not started" in " ".join(result.output.split())
+    for bad in ("90", "2 hours", "0s"):
+        result = invoke(*two_seed_args(real, synth, out), "--stop-after", bad)
+        assert result.exit_code == 1
+        assert "error: --stop-after" in result.output, result.output
+
+
+def test_pause_is_due_only_past_the_deadline_with_epochs_left():
+    assert train_module.pause_due(100.0, 3, 10, now=100.0)
+    assert not train_module.pause_due(100.0, 3, 10, now=99.9)
+    assert not train_module.pause_due(100.0, 10, 10, now=500.0)  # the last epoch finishes
+    assert not train_module.pause_due(None, 3, 10, now=500.0)
 
 
 def test_report_shows_how_tight_each_arms_boxes_are(real_and_synth, tmp_path, fake_training):
@@ -579,6 +683,38 @@ def test_tiny_end_to_end_with_real_training(real_and_synth, tmp_path):
         assert (out / plot).read_bytes()[:4] == b"\x89PNG"
     # nothing written into the input datasets
     assert not list(real.rglob("*.cache")) and not list(synth.rglob("*.cache"))
+
+
+def test_real_training_paused_by_stop_after_resumes_from_last_pt(
+    real_and_synth, tmp_path, monkeypatch
+):
+    """With ultralytics itself: a pause leaves a resumable last.pt (optimizer kept, not
+    stripped by a final validation) and no result; the same command finishes all epochs."""
+    import torch
+
+    real, _ = real_and_synth
+    out = tmp_path / "run"
+    args = [str(real), "--arm", "real", "--seeds", "1", "--budget", "48", "--epochs", "3",
+            "--batch", "8", "--imgsz", "32", "--bootstrap", "100", "--device", "cpu",
+            "--out", str(out)]  # fmt: skip
+    # the deadline "passes" at the end of the first epoch
+    monkeypatch.setattr(
+        train_module, "pause_due", lambda deadline, done, epochs, now: deadline and done == 1
+    )
+    result = invoke(*args, "--stop-after", "2h")
+    assert result.exit_code == 0, result.output
+    assert "after epoch 1 of 3 (last.pt saved)" in " ".join(result.output.split())
+    training = out / "runs" / "real-all_ratio-all_img-32" / "real" / "seed-0"
+    assert not (training / "result.json").exists() and not (out / "report.md").exists()
+    checkpoint = torch.load(training / "train/weights/last.pt", weights_only=False)
+    assert checkpoint["epoch"] == 0 and checkpoint["optimizer"] is not None
+    assert train_module.epochs_done(training) == 1
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["trainings_finished"] == 1
+    curve = results["trainings"][0]["train"]["curve"]
+    assert [p["epoch"] for p in curve] == [1, 2, 3]
 
 
 def test_fine_tune_with_frozen_then_unfrozen_stages(real_and_synth, tmp_path, fake_training):

@@ -179,6 +179,14 @@ def compare(
             "without it later to train the rest in the same run folder.",
         ),
     ] = None,
+    stop_after: Annotated[
+        str | None,
+        typer.Option(
+            help="Stop cleanly after this long (e.g. 2h30m, 90m): running trainings pause at "
+            "the next epoch end with last.pt saved, none starts; re-run the same command to "
+            "go on.",
+        ),
+    ] = None,
     report_only: Annotated[
         Path | None,
         typer.Option(help="Re-write the report of this run folder without training."),
@@ -194,6 +202,7 @@ def compare(
     Example: factory compare outputs/demo --preset quick
     """
     from factory.compare import CompareOptions, run_compare, write_report
+    from factory.compare.options import parse_duration
 
     if report_only is not None:
         _print_result(write_report(report_only).parent)
@@ -227,6 +236,7 @@ def compare(
         overwrite=overwrite,
         only_arms=arm,
         only_seed_indices=_split_list(seed_index, "--seed-index", int),
+        stop_after_seconds=None if stop_after is None else parse_duration(stop_after),
         command=shlex.join(["factory", *sys.argv[1:]]) if sys.argv else None,
     )
     _print_result(run_compare(options))
@@ -238,4 +248,5 @@ def _print_result(run_dir: Path) -> None:
 
     for line in verdict_summary(run_dir):
         typer.echo(line, err=True)
-    typer.echo(str(run_dir / "report.md"))
+    if (run_dir / "report.md").is_file():  # none yet when --stop-after came before any finished
+        typer.echo(str(run_dir / "report.md"))

@@ -92,6 +92,9 @@ class CompareOptions:
     # Train only these seed indices now (0 to seeds-1), the others later: splits a long
     # comparison across sittings or machines seed by seed.
     only_seed_indices: list[int] | None = None
+    # Stop cleanly after this many seconds: trainings pause at the next epoch boundary (their
+    # last.pt resumes them) and no new one starts. Splits one long training across sittings.
+    stop_after_seconds: float | None = None
 
     def resolved(self) -> CompareOptions:
         """A copy with preset and default values filled in, checked."""
@@ -142,6 +145,10 @@ class CompareOptions:
             ),
             (self.freeze >= 0, f"--freeze must be >= 0, got {self.freeze}"),
             (self.parallel >= 1, f"--parallel must be at least 1, got {self.parallel}"),
+            (
+                self.stop_after_seconds is None or self.stop_after_seconds > 0,
+                f"--stop-after must be positive, got {self.stop_after_seconds} s",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -177,3 +184,17 @@ class CompareOptions:
             raise FactoryError(f"{self.model}: checkpoint not found (--model takes a local .pt)")
         if model.suffix not in (".pt", ".yaml", ".yml"):
             raise FactoryError(f"--model: expected a .yaml config or a local .pt, got {self.model}")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``2h``, ``90m``, ``1h30m``, ``45s`` or ``1.5h`` (a unit is required)."""
+    import re
+
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0}
+    cleaned = text.strip().lower().replace(" ", "")
+    parts = re.findall(r"(\d+(?:\.\d+)?)([hms])", cleaned)
+    if not parts or "".join(f"{n}{u}" for n, u in parts) != cleaned:
+        raise FactoryError(
+            f"--stop-after: expected a duration such as 2h, 90m, 1h30m or 45s, got {text!r}"
+        )
+    return sum(float(number) * units[unit] for number, unit in parts)

@@ -64,6 +64,16 @@ def package_versions() -> dict:
     return versions
 
 
+def _epochs_saved(run_dir: Path, training: dict) -> int:
+    """Epochs an unfinished training of the plan has saved so far (resumable from last.pt)."""
+    from factory.compare.runner import training_folder
+    from factory.compare.train import epochs_done
+
+    return epochs_done(
+        training_folder(run_dir, training["setting"], training["arm"], training["seed_index"])
+    )
+
+
 def load_results(run_dir: Path) -> list[dict]:
     results = []
     for path in sorted((run_dir / "runs").glob("*/*/seed-*/result.json")):
@@ -100,7 +110,11 @@ def write_report(run_dir: Path, *, plots: bool = True) -> Path:
         setting["real_val_gain_across_budgets"] = across_budgets.get(setting["key"])
     planned = plan.get("trainings", [])
     done = {(r["setting"]["key"], r["arm"]["name"], r["seed_index"]) for r in results}
-    missing = [t for t in planned if (t["setting"], t["arm"], t["seed_index"]) not in done]
+    missing = [
+        {**t, "epochs_done": _epochs_saved(run_dir, t)}
+        for t in planned
+        if (t["setting"], t["arm"], t["seed_index"]) not in done
+    ]
     crosscheck = next((r["crosscheck"] for r in results if r.get("crosscheck")), None)
     out = {
         "run_dir": str(run_dir),
@@ -409,7 +423,7 @@ def render_markdown(out: dict, class_names: list[str]) -> str:
         f"evaluation (lock sha256 `{config['test_lock_sha256'][:16]}...`).",
         f"- Trainings finished: {out['trainings_finished']} of {out['trainings_planned']}"
         + (" (**incomplete run**: missing " + ", ".join(
-            f"{t['setting']}/{t['arm']}/seed {t['seed_index']}" for t in out["trainings_missing"]
+            _missing_name(t) for t in out["trainings_missing"]
         ) + ")" if out["trainings_missing"] else "") + ".",
         f"- Command: `{config.get('command') or 'n/a'}`; re-report with "
         f"`factory compare --report-only {out['run_dir']}`.",
@@ -506,6 +520,9 @@ def verdict_summary(run_dir: Path) -> list[str]:
         return []
     out = json.loads(path.read_text())
     lines = [f"trainings finished: {out['trainings_finished']} of {out['trainings_planned']}"]
+    lines += [
+        f"in progress: {_missing_name(t)}" for t in out["trainings_missing"] if t.get("epochs_done")
+    ]
     for setting in out["settings"]:
         caveat = _unconverged_caveat(setting)
         for comparison in setting["comparisons"]:
@@ -513,6 +530,15 @@ def verdict_summary(run_dir: Path) -> list[str]:
             if caveat:
                 lines.append(f"  caveat: {_plain(caveat)}")
     return lines
+
+
+def _missing_name(training: dict) -> str:
+    """``setting/arm/seed k``, with the epochs saved when an earlier sitting started it."""
+    name = f"{training['setting']}/{training['arm']}/seed {training['seed_index']}"
+    if training.get("epochs_done"):
+        epochs = training.get("budget", {}).get("epochs", "?")
+        name += f" (epoch {training['epochs_done']} of {epochs} saved)"
+    return name
 
 
 def _plain(markdown: str) -> str:

@@ -279,47 +279,84 @@ def run_compare(
     pending = []
     now = [job for job in jobs if job[4] in selected and job[1].name in chosen]
     for setting, arm, budget, data_yaml, index in now:
-        folder = run_dir / "runs" / setting.key / _safe(arm.name) / f"seed-{index}"
+        folder = training_folder(run_dir, setting.key, arm.name, index)
         spec = _train_spec(options, setting, budget, data_yaml, folder, index, device)
         spec_record = _spec_record(spec, data_yaml)
         if not _finished(folder, spec_record, data_yaml):
             pending.append((spec, spec_record, setting, arm, index, folder))
     last_report = time.monotonic()
+    deadline = None if options.stop_after_seconds is None else _now() + options.stop_after_seconds
+    unfinished = []
     with make_progress() as progress:
         task = progress.add_task("compare: trainings", total=len(now))
         progress.advance(task, len(now) - len(pending))
         calls = []
         for spec, spec_record, setting, arm, index, folder in pending:
+            resumed = _resume_note(folder, spec_record, spec.budget.epochs)
             message = (
                 f"compare: training {setting.key} / {arm.name} / seed {index} "
                 f"({spec.budget.images_seen} images seen, {spec.budget.epochs} epochs of "
-                f"{spec.budget.epoch_size})"
+                f"{spec.budget.epoch_size}{resumed})"
             )
             # ultralytics' own cross-check of our metrics, once per run folder.
             do_crosscheck = test_yaml is not None and not crosschecked
             crosschecked = True
             calls.append(
                 (message, (spec, spec_record, setting, arm, index, dataset, options, folder,
-                 test_yaml if do_crosscheck else None))
+                 test_yaml if do_crosscheck else None, deadline))
             )  # fmt: skip
-        for _ in _run_trainings(calls, options.parallel, say.print):
+        for outcome in _run_trainings(calls, options.parallel, say.print):
+            if outcome is not None:  # paused or never started: --stop-after ran out
+                unfinished.append(outcome)
+                continue
             progress.advance(task)
             # Between trainings, report what is finished (unless trainings are quick).
             if time.monotonic() - last_report > INTERIM_REPORT_SECONDS:
                 _report(run_dir, on_report, plots=False)
                 last_report = time.monotonic()
-    _report(run_dir, on_report, plots=True)
+    if unfinished:  # shown even without progress output: it says how to go on
+        Console(stderr=True).print(_stopped_message(unfinished, options.stop_after_seconds))
+    if any((run_dir / "runs").glob(f"*/*/seed-*/{RESULT_FILE}")):
+        _report(run_dir, on_report, plots=True)
     return run_dir
+
+
+def _epochs_saved(folder: Path, spec_record: dict) -> int:
+    """Epochs an earlier sitting saved of this very training (0 for another spec)."""
+    from factory.compare.train import epochs_done
+
+    spec_file = folder / "spec.json"
+    if not spec_file.is_file() or json.loads(spec_file.read_text()) != spec_record:
+        return 0
+    return epochs_done(folder)
+
+
+def _resume_note(folder: Path, spec_record: dict, epochs: int) -> str:
+    """The ", resuming after epoch N of M" of a training an earlier sitting left unfinished."""
+    done = _epochs_saved(folder, spec_record)
+    return f", resuming after epoch {done} of {epochs}" if done else ""
+
+
+def _stopped_message(unfinished: list[dict], stop_after_seconds: float | None) -> str:
+    paused = [u for u in unfinished if u["epochs_done"]]
+    waiting = len(unfinished) - len(paused)
+    parts = [f"{u['name']} after epoch {u['epochs_done']} of {u['epochs']}" for u in paused]
+    text = f"compare: stopped by --stop-after ({stop_after_seconds:g} s): "
+    if parts:
+        text += "paused " + "; ".join(parts) + " (last.pt saved)"
+    if waiting:
+        text += ("; " if parts else "") + f"{waiting} training(s) not started"
+    return text + ". Re-run the same command to go on from there."
 
 
 def _run_trainings(calls: list[tuple[str, tuple]], parallel: int, say: Callable):
     """Run ``_train_and_evaluate`` for every ``(message, arguments)``, ``parallel`` at a time
-    in spawned processes (each writes only its own folder); yields as each one finishes."""
+    in spawned processes (each writes only its own folder); yields each one's outcome (None
+    when finished) as it ends."""
     if parallel <= 1 or len(calls) <= 1:
         for message, call in calls:
             say(message)
-            _train_and_evaluate(*call)
-            yield
+            yield _train_and_evaluate(*call)
         return
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -333,8 +370,7 @@ def _run_trainings(calls: list[tuple[str, tuple]], parallel: int, say: Callable)
         while running:
             done, running = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
-                future.result()  # a failed training stops the run with its error
-                yield
+                yield future.result()  # a failed training stops the run with its error
 
 
 def _report(run_dir: Path, on_report, *, plots: bool) -> None:
@@ -344,6 +380,15 @@ def _report(run_dir: Path, on_report, *, plots: bool) -> None:
     write_report(run_dir, plots=plots)
     if on_report is not None:
         on_report(run_dir)
+
+
+def _now() -> float:
+    """Wall-clock seconds (not monotonic): the --parallel worker processes share the deadline."""
+    return time.time()
+
+
+def training_folder(run_dir: Path, setting_key: str, arm_name: str, seed_index: int) -> Path:
+    return Path(run_dir) / "runs" / setting_key / _safe(arm_name) / f"seed-{seed_index}"
 
 
 def _safe(name: str) -> str:
@@ -438,11 +483,18 @@ def _finished(folder: Path, spec_record: dict, data_yaml: Path) -> bool:
 
 
 def _train_and_evaluate(
-    spec, spec_record, setting, arm, index, dataset, options, folder, test_yaml
-) -> None:
+    spec, spec_record, setting, arm, index, dataset, options, folder, test_yaml, deadline=None
+) -> dict | None:
+    """Train, evaluate on the test split and write ``result.json``; None when finished, else
+    (``deadline`` passed) what is left: ``{"name", "epochs_done", "epochs"}``."""
     from factory.compare import evaluate
     from factory.compare.metrics import build_match_table, detection_metrics
-    from factory.compare.train import train
+    from factory.compare.train import TrainingPaused, train
+
+    name = f"{setting.key} / {arm.name} / seed {index}"
+    if deadline is not None and _now() >= deadline:  # do not start (or resume) a training
+        done = _epochs_saved(folder, spec_record)
+        return {"name": name, "epochs_done": done, "epochs": spec.budget.epochs}
 
     # A result here is from another specification (a finished one was skipped), and so is a
     # partial training whose spec.json differs: train from scratch, do not resume its stages.
@@ -454,7 +506,10 @@ def _train_and_evaluate(
         shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
     write_json(spec_file, spec_record)
-    outcome = train(spec)
+    try:
+        outcome = train(spec, deadline=deadline)
+    except TrainingPaused as paused:
+        return {"name": name, "epochs_done": paused.epochs_done, "epochs": paused.epochs}
     weights = Path(outcome["best_weights"])
     test = dataset.split("test")
     detections = evaluate.predict_test(weights, test, spec.imgsz, spec.device)
@@ -493,3 +548,4 @@ def _train_and_evaluate(
     tmp = folder / f".{RESULT_FILE}.tmp"
     write_json(tmp, result)
     tmp.replace(folder / RESULT_FILE)
+    return None

@@ -55,6 +55,26 @@ def prepare_ultralytics() -> None:
         pass
 
 
+class TrainingPaused(Exception):
+    """A training stopped at an epoch boundary because ``--stop-after`` ran out. Its
+    ``last.pt`` (saved just before) resumes it: re-run the same command."""
+
+    def __init__(self, epochs_done: int, epochs: int):
+        super().__init__(f"paused after epoch {epochs_done} of {epochs}")
+        self.epochs_done = epochs_done
+        self.epochs = epochs
+
+    def __reduce__(self):  # picklable across the --parallel worker processes
+        return (TrainingPaused, (self.epochs_done, self.epochs))
+
+
+def pause_due(deadline: float | None, epochs_done: int, epochs: int, now: float) -> bool:
+    """Whether a training that has just saved epoch ``epochs_done`` of ``epochs`` should stop
+    for ``--stop-after``: the deadline (a ``time.time()`` value) has passed and epochs remain.
+    After the last epoch it finishes: only the final validation and the test remain."""
+    return deadline is not None and epochs_done < epochs and now >= deadline
+
+
 def select_device(requested: str | None = None) -> str:
     """``requested`` as given, else the first CUDA GPU when there is one, else the CPU."""
     if requested:
@@ -130,15 +150,46 @@ def schedule_for(epochs: int) -> dict:
     return {"warmup_epochs": round(0.03 * epochs, 3), "close_mosaic": round(0.1 * epochs)}
 
 
-def run_ultralytics(model_source: str, arguments: dict) -> Path:
-    """Train one stage; return ultralytics' save folder. (Patched in tests.)"""
+def run_ultralytics(model_source: str, arguments: dict, deadline: float | None = None) -> Path:
+    """Train one stage; return ultralytics' save folder. Raises ``TrainingPaused`` after the
+    first epoch that ends past ``deadline``. (Patched in tests.)"""
     prepare_ultralytics()
     from ultralytics import YOLO
 
     model = YOLO(model_source)
-    model.add_callback("on_fit_epoch_end", _print_epoch)
+    _add_callbacks(model, deadline)
     model.train(**arguments)
     return Path(model.trainer.save_dir)
+
+
+def resume_ultralytics(last_weights: Path, deadline: float | None = None) -> Path:
+    """Resume an interrupted stage from its ``last.pt``, like ``run_ultralytics``."""
+    prepare_ultralytics()
+    from ultralytics import YOLO
+
+    model = YOLO(str(last_weights))
+    _add_callbacks(model, deadline)
+    model.train(resume=True)
+    return Path(model.trainer.save_dir)
+
+
+def _add_callbacks(model, deadline: float | None) -> None:
+    model.add_callback("on_fit_epoch_end", _print_epoch)
+
+    def pause_if_due(trainer) -> None:
+        # on_fit_epoch_end runs after ultralytics saved last.pt (with the optimizer state), so
+        # stopping here loses nothing. Raising skips its final_eval, which would strip the
+        # optimizer from last.pt and make it unresumable.
+        epochs_done = trainer.epoch + 1
+        if epochs_done > trainer.epochs:  # the final validation of best.pt
+            return
+        if pause_due(deadline, epochs_done, trainer.epochs, time.time()):
+            for loader in (trainer.train_loader, trainer.test_loader):
+                if hasattr(loader, "close"):
+                    loader.close()  # no dataloader worker outlives the pause
+            raise TrainingPaused(epochs_done, trainer.epochs)
+
+    model.add_callback("on_fit_epoch_end", pause_if_due)
 
 
 def _print_epoch(trainer) -> None:
@@ -155,15 +206,6 @@ def _print_epoch(trainer) -> None:
         file=sys.stderr,
         flush=True,
     )
-
-
-def resume_ultralytics(last_weights: Path) -> Path:
-    prepare_ultralytics()
-    from ultralytics import YOLO
-
-    model = YOLO(str(last_weights))
-    model.train(resume=True)
-    return Path(model.trainer.save_dir)
 
 
 def read_curve(results_csv: Path) -> list[dict]:
@@ -188,9 +230,17 @@ def read_curve(results_csv: Path) -> list[dict]:
     return curve
 
 
-def train(spec: TrainSpec) -> dict:
+def epochs_done(training_dir: Path) -> int:
+    """Epochs a (possibly unfinished) training folder has saved, over all its stages."""
+    return sum(len(read_curve(path)) for path in Path(training_dir).glob("*/results.csv"))
+
+
+def train(spec: TrainSpec, *, deadline: float | None = None) -> dict:
     """Run every stage of ``spec`` (resuming an interrupted one) and return where the best
-    checkpoint is and the learning curve, with epochs counted over the whole budget."""
+    checkpoint is and the learning curve, with epochs counted over the whole budget.
+
+    With ``deadline`` (a ``time.time()`` value) it raises ``TrainingPaused`` after the first
+    epoch that ends past it; calling it again resumes from there."""
     if spec.budget.epoch_size % spec.budget.batch:
         raise FactoryError("budget: epoch size must be a multiple of the batch size")
     start = time.perf_counter()
@@ -203,7 +253,15 @@ def train(spec: TrainSpec) -> dict:
         stage_dir = spec.out_dir / name
         done = stage_dir / "stage_done.json"
         if not done.is_file():
-            save_dir = _run_stage(spec, source, name, epochs, freeze, stage_dir)
+            # Between two stages (the runner itself does not start a training past it).
+            if epoch_offset and pause_due(deadline, epoch_offset, spec.budget.epochs, time.time()):
+                raise TrainingPaused(epoch_offset, spec.budget.epochs)
+            try:
+                save_dir = _run_stage(spec, source, name, epochs, freeze, stage_dir, deadline)
+            except TrainingPaused as paused:
+                raise TrainingPaused(
+                    epoch_offset + paused.epochs_done, spec.budget.epochs
+                ) from None
             if save_dir.resolve() != stage_dir.resolve():
                 raise FactoryError(f"{save_dir}: ultralytics saved outside {stage_dir}")
             done.write_text(json.dumps({"epochs": epochs, "freeze": freeze}) + "\n")
@@ -234,13 +292,15 @@ def train(spec: TrainSpec) -> dict:
     }
 
 
-def _run_stage(spec, source, name, epochs, freeze, stage_dir: Path) -> Path:
+def _run_stage(spec, source, name, epochs, freeze, stage_dir: Path, deadline) -> Path:
     last = stage_dir / "weights" / "last.pt"
     if last.is_file():
         try:
-            return resume_ultralytics(last)
+            return resume_ultralytics(last, deadline)
+        except TrainingPaused:
+            raise
         except Exception:  # unfinished run that cannot resume: start the stage again
             pass
     if stage_dir.exists():
         shutil.rmtree(stage_dir)
-    return run_ultralytics(source, ultralytics_arguments(spec, name, epochs, freeze))
+    return run_ultralytics(source, ultralytics_arguments(spec, name, epochs, freeze), deadline)
