@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from factory.cli import app
 from factory.compare import train as train_module
 from factory.compare.metrics import ImageDetections
+from factory.errors import FactoryError
 from tests.compare_helpers import make_fake_synth
 from tests.conftest import make_tiny_dataset
 
@@ -243,7 +244,7 @@ def test_stop_after_pauses_and_the_same_command_resumes(
     name = f"{in_progress[0]['setting']} / {in_progress[0]['arm']} / seed 0"
     text = " ".join(result.output.split())
     assert (
-        f"compare: stopped by --stop-after (5400 s): paused {name} after epoch 1 of {epochs} "
+        f"compare: stopped by --stop-after 1h30m: paused {name} after epoch 1 of {epochs} "
         "(last.pt saved); 2 training(s) not started. Re-run the same command" in text
     )
     saved = f"(epoch 1 of {epochs} saved)"
@@ -284,6 +285,18 @@ def test_stop_after_before_anything_finished_writes_no_report(
         result = invoke(*two_seed_args(real, synth, out), "--stop-after", bad)
         assert result.exit_code == 1
         assert "error: --stop-after" in result.output, result.output
+
+
+def test_stop_after_durations_read_and_print_back():
+    from factory.compare.options import format_duration, parse_duration
+
+    for text, seconds in (("2h", 7200), ("1h30m", 5400), ("90m", 5400), ("45s", 45),
+                          ("1.5h", 5400), ("2H 5M", 7500)):  # fmt: skip
+        assert parse_duration(text) == seconds
+    assert [format_duration(s) for s in (7200, 5400, 45, 3725)] == ["2h", "1h30m", "45s", "1h2m5s"]
+    for bad in ("90", "h", "2h-5m", "1d"):
+        with pytest.raises(FactoryError, match="--stop-after: expected a duration"):
+            parse_duration(bad)
 
 
 def test_pause_is_due_only_past_the_deadline_with_epochs_left():

@@ -198,3 +198,11 @@ def parse_duration(text: str) -> float:
             f"--stop-after: expected a duration such as 2h, 90m, 1h30m or 45s, got {text!r}"
         )
     return sum(float(number) * units[unit] for number, unit in parts)
+
+
+def format_duration(seconds: float) -> str:
+    """``5400`` -> ``1h30m``: the inverse of ``parse_duration`` for whole seconds."""
+    hours, rest = divmod(round(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    text = "".join(f"{n}{u}" for n, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if n)
+    return text or "0s"

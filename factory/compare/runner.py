@@ -341,7 +341,9 @@ def _stopped_message(unfinished: list[dict], stop_after_seconds: float | None) -
     paused = [u for u in unfinished if u["epochs_done"]]
     waiting = len(unfinished) - len(paused)
     parts = [f"{u['name']} after epoch {u['epochs_done']} of {u['epochs']}" for u in paused]
-    text = f"compare: stopped by --stop-after ({stop_after_seconds:g} s): "
+    from factory.compare.options import format_duration
+
+    text = f"compare: stopped by --stop-after {format_duration(stop_after_seconds or 0)}: "
     if parts:
         text += "paused " + "; ".join(parts) + " (last.pt saved)"
     if waiting:
