@@ -64,14 +64,8 @@ def package_versions() -> dict:
     return versions
 
 
-def _epochs_saved(run_dir: Path, training: dict) -> int:
-    """Epochs an unfinished training of the plan has saved so far (resumable from last.pt)."""
-    from factory.compare.runner import training_folder
-    from factory.compare.train import epochs_done
-
-    return epochs_done(
-        training_folder(run_dir, training["setting"], training["arm"], training["seed_index"])
-    )
+def _plan_key(training: dict) -> tuple[str, str, int]:
+    return training["setting"], training["arm"], training["seed_index"]
 
 
 def load_results(run_dir: Path) -> list[dict]:
@@ -108,12 +102,14 @@ def write_report(run_dir: Path, *, plots: bool = True) -> Path:
     across_budgets = real_gains_across_budgets(settings_out)
     for setting in settings_out:
         setting["real_val_gain_across_budgets"] = across_budgets.get(setting["key"])
+    from factory.compare.runner import epochs_saved, training_folder
+
     planned = plan.get("trainings", [])
     done = {(r["setting"]["key"], r["arm"]["name"], r["seed_index"]) for r in results}
     missing = [
-        {**t, "epochs_done": _epochs_saved(run_dir, t)}
+        {**t, "epochs_done": epochs_saved(training_folder(run_dir, *_plan_key(t)))}
         for t in planned
-        if (t["setting"], t["arm"], t["seed_index"]) not in done
+        if _plan_key(t) not in done
     ]
     crosscheck = next((r["crosscheck"] for r in results if r.get("crosscheck")), None)
     out = {

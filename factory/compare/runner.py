@@ -321,28 +321,31 @@ def run_compare(
     return run_dir
 
 
-def _epochs_saved(folder: Path, spec_record: dict) -> int:
-    """Epochs an earlier sitting saved of this very training (0 for another spec)."""
+def epochs_saved(folder: Path, spec_record: dict | None = None) -> int:
+    """Epochs an earlier sitting saved of an unfinished training (resumable from last.pt);
+    with ``spec_record``, 0 unless the folder holds that very training."""
     from factory.compare.train import epochs_done
 
     spec_file = folder / "spec.json"
-    if not spec_file.is_file() or json.loads(spec_file.read_text()) != spec_record:
+    if spec_record is not None and (
+        not spec_file.is_file() or json.loads(spec_file.read_text()) != spec_record
+    ):
         return 0
     return epochs_done(folder)
 
 
 def _resume_note(folder: Path, spec_record: dict, epochs: int) -> str:
     """The ", resuming after epoch N of M" of a training an earlier sitting left unfinished."""
-    done = _epochs_saved(folder, spec_record)
+    done = epochs_saved(folder, spec_record)
     return f", resuming after epoch {done} of {epochs}" if done else ""
 
 
 def _stopped_message(unfinished: list[dict], stop_after_seconds: float | None) -> str:
+    from factory.compare.options import format_duration
+
     paused = [u for u in unfinished if u["epochs_done"]]
     waiting = len(unfinished) - len(paused)
     parts = [f"{u['name']} after epoch {u['epochs_done']} of {u['epochs']}" for u in paused]
-    from factory.compare.options import format_duration
-
     text = f"compare: stopped by --stop-after {format_duration(stop_after_seconds or 0)}: "
     if parts:
         text += "paused " + "; ".join(parts) + " (last.pt saved)"
@@ -495,7 +498,7 @@ def _train_and_evaluate(
 
     name = f"{setting.key} / {arm.name} / seed {index}"
     if deadline is not None and _now() >= deadline:  # do not start (or resume) a training
-        done = _epochs_saved(folder, spec_record)
+        done = epochs_saved(folder, spec_record)
         return {"name": name, "epochs_done": done, "epochs": spec.budget.epochs}
 
     # A result here is from another specification (a finished one was skipped), and so is a
