@@ -261,6 +261,12 @@ def test_stop_after_pauses_and_the_same_command_resumes(
     assert results["trainings_finished"] == 4 and not results["trainings_missing"]
     for training in results["trainings"]:
         assert [p["epoch"] for p in training["train"]["curve"]] == list(range(1, epochs + 1))
+    # the resumed training says so, in results.json and in the report
+    resumed = [t["train"]["resumed_after"] for t in results["trainings"]]
+    assert sorted(resumed) == [[], [], [], [1]]
+    assert "paused and resumed in a later sitting: seed 0 after epoch 1." in " ".join(
+        (out / "report.md").read_text().split()
+    )
 
 
 def test_stop_after_before_anything_finished_writes_no_report(
@@ -297,6 +303,14 @@ def test_stop_after_durations_read_and_print_back():
     for bad in ("90", "h", "2h-5m", "1d"):
         with pytest.raises(FactoryError, match="--stop-after: expected a duration"):
             parse_duration(bad)
+
+
+def test_learning_curve_skips_a_row_cut_short(tmp_path):
+    results_csv = tmp_path / "results.csv"
+    results_csv.write_text(
+        "  epoch,  metrics/mAP50(B),  metrics/mAP50-95(B)\n1,0.2,0.1\n2,0.3\n"  # killed mid-row
+    )
+    assert train_module.read_curve(results_csv) == [{"epoch": 1, "map50": 0.2, "map50_95": 0.1}]
 
 
 def test_pause_is_due_only_past_the_deadline_with_epochs_left():
@@ -728,6 +742,7 @@ def test_real_training_paused_by_stop_after_resumes_from_last_pt(
     assert results["trainings_finished"] == 1
     curve = results["trainings"][0]["train"]["curve"]
     assert [p["epoch"] for p in curve] == [1, 2, 3]
+    assert results["trainings"][0]["train"]["resumed_after"] == [1]
 
 
 def test_fine_tune_with_frozen_then_unfrozen_stages(real_and_synth, tmp_path, fake_training):

@@ -225,6 +225,10 @@ def _setting_summary(key, arms, class_names, config, run_dir) -> dict:
             "best_val_map50_95": mean_std([r["train"]["best_val_map50_95"] for r in runs
                                            if r["train"].get("best_val_map50_95") is not None]),
             "convergence": convergence([r["train"]["curve"] for r in runs]),
+            # Seed index -> epochs after which it was resumed; trainings recorded before
+            # this was (2026-11-24) have no "resumed_after" and are left out.
+            "resumed": {r["seed_index"]: r["train"]["resumed_after"] for r in runs
+                        if r["train"].get("resumed_after")},
             "parallel": max(r.get("parallel", 1) for r in runs),
         }  # fmt: skip
     comparisons = []
@@ -577,6 +581,19 @@ def _render_setting(setting: dict, class_names: list[str]) -> list[str]:
                 f"- `{arm}`: {name_seeds(lost)} restored without test predictions: "
                 "counted in the metrics and the per-seed differences, not in the bootstrap "
                 "or the loss diagnosis."
+            )
+    for arm, data in setting["arms"].items():
+        resumed = data.get("resumed") or {}
+        if resumed:
+            which = "; ".join(
+                f"seed {seed} after epoch{'s' if len(epochs) > 1 else ''} "
+                f"{', '.join(str(e) for e in epochs)}"
+                for seed, epochs in sorted(resumed.items(), key=lambda kv: int(kv[0]))
+            )
+            lines.append(
+                f"- `{arm}`: paused and resumed in a later sitting: {which}. A resumed training "
+                "is not the one an uninterrupted run makes; it differs about as much as another "
+                "seed would (`bench/resume_check.py`)."
             )
     for arm, data in setting["arms"].items():
         conv = data["convergence"]

@@ -225,9 +225,19 @@ def read_curve(results_csv: Path) -> list[dict]:
                     "map50_95": float(row[MAP_COLUMN]),
                 }
             )
-        except (KeyError, ValueError):
+        except (KeyError, TypeError, ValueError):  # a short or unfinished row
             continue
     return curve
+
+
+RESUMES_FILE = "resumed_after.json"
+
+
+def resumed_after(stage_dir: Path) -> list[int]:
+    """The epochs of one stage after which a later sitting resumed it (``--stop-after``, or an
+    interrupted run), as ``_run_stage`` recorded them."""
+    path = Path(stage_dir) / RESUMES_FILE
+    return json.loads(path.read_text()) if path.is_file() else []
 
 
 def epochs_done(training_dir: Path) -> int:
@@ -249,6 +259,7 @@ def train(spec: TrainSpec, *, deadline: float | None = None) -> dict:
     best: tuple[float, str] | None = None
     epoch_offset = 0
     stages = []
+    resumes: list[int] = []
     for name, epochs, freeze in spec.stages():
         stage_dir = spec.out_dir / name
         done = stage_dir / "stage_done.json"
@@ -266,6 +277,7 @@ def train(spec: TrainSpec, *, deadline: float | None = None) -> dict:
                 raise FactoryError(f"{save_dir}: ultralytics saved outside {stage_dir}")
             done.write_text(json.dumps({"epochs": epochs, "freeze": freeze}) + "\n")
         stage_curve = read_curve(stage_dir / "results.csv")
+        resumes += [epoch + epoch_offset for epoch in resumed_after(stage_dir)]
         weights = stage_dir / "weights"
         for point in stage_curve:
             point = {**point, "epoch": point["epoch"] + epoch_offset, "stage": name}
@@ -288,6 +300,9 @@ def train(spec: TrainSpec, *, deadline: float | None = None) -> dict:
         "best_val_map50_95": best_point["map50_95"] if best_point else None,
         "curve": curve,
         "stages": stages,
+        # Epochs after which a later sitting resumed it (empty: trained in one go). Resuming
+        # changes the training about as much as another seed (bench/resume_check.py).
+        "resumed_after": resumes,
         "train_seconds": time.perf_counter() - start,
     }
 
@@ -295,6 +310,11 @@ def train(spec: TrainSpec, *, deadline: float | None = None) -> dict:
 def _run_stage(spec, source, name, epochs, freeze, stage_dir: Path, deadline) -> Path:
     last = stage_dir / "weights" / "last.pt"
     if last.is_file():
+        # Recorded first: ultralytics' results.csv does not mark a resume reliably (its time
+        # column restarts, but need not drop). The fallback below deletes the record with the
+        # stage.
+        saved = len(read_curve(stage_dir / "results.csv"))
+        (stage_dir / RESUMES_FILE).write_text(json.dumps([*resumed_after(stage_dir), saved]))
         try:
             return resume_ultralytics(last, deadline)
         except TrainingPaused:
