@@ -11,6 +11,13 @@ best validation mAP50-95 had levelled off between the two largest budgets (valid
 in `factory compare`: the budget is chosen without the test split).
 
     python bench/budget_curve.py RUN_OR_RESULTS_JSON ... [--arm real+checked] [--out F.md]
+    python bench/budget_curve.py RUN ... --seed-index 0     # seed 0 of every run only
+
+`--seed-index` keeps only those seed indices of every run, so that a budget trained with
+fewer seeds (one 240k pair) is compared with the same seeds at the other budgets. The test
+and best val figures, the per-seed differences and the within-training status are then
+computed from those trainings; the bootstrap CI and the verdict are the run's own, over its
+seeds, so they are left out ("-").
 
 Each argument is a run folder (or kept folder) holding `results.json`, or the file itself.
 Runs with the same real count are put on one curve; give only runs made with the same
@@ -25,13 +32,16 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from factory.compare.stats import budget_convergence, mean_std
+from factory.compare.stats import budget_convergence, convergence, mean_std
 
 REAL_ARM = "real"
 
 
-def load_points(paths: list[Path], arm: str) -> dict[int, list[dict]]:
-    """Per real count, one point per (run, setting): budget, both arms' metrics, verdict."""
+def load_points(
+    paths: list[Path], arm: str, seed_indices: list[int] | None = None
+) -> dict[int, list[dict]]:
+    """Per real count, one point per (run, setting): budget, both arms' metrics, verdict;
+    with ``seed_indices``, from those seeds' trainings only."""
     curves: dict[int, list[dict]] = defaultdict(list)
     for path in paths:
         results = path / "results.json" if path.is_dir() else path
@@ -41,6 +51,11 @@ def load_points(paths: list[Path], arm: str) -> dict[int, list[dict]]:
         for setting in data["settings"]:
             arms = setting["arms"]
             if REAL_ARM not in arms or arm not in arms:
+                continue
+            if seed_indices is not None:
+                point = _seed_point(results, setting, data["trainings"], arm, seed_indices)
+                if point is not None:
+                    curves[arms[REAL_ARM]["arm"]["real_images"]].append(point)
                 continue
             comparison = next((c for c in setting["comparisons"] if c["arm"] == arm), None)
             curves[arms[REAL_ARM]["arm"]["real_images"]].append(
@@ -61,6 +76,51 @@ def load_points(paths: list[Path], arm: str) -> dict[int, list[dict]]:
                 }
             )
     return curves
+
+
+def _seed_point(
+    results: Path, setting: dict, trainings: list[dict], arm: str, seed_indices: list[int]
+) -> dict | None:
+    """A point from the given seeds' trainings of both arms (None: the run has none of them)."""
+    by_arm: dict[str, dict[int, dict]] = {REAL_ARM: {}, arm: {}}
+    for training in trainings:
+        name = training["arm"]["name"]
+        if (
+            name in by_arm
+            and training["seed_index"] in seed_indices
+            and training["spec"]["imgsz"] == setting["setting"]["imgsz"]
+            and training["spec"]["budget"]["images_seen"] == setting["budget"]["images_seen"]
+            and training["arm"] == setting["arms"][name]["arm"]
+        ):
+            by_arm[name][training["seed_index"]] = training
+    if not by_arm[REAL_ARM] and not by_arm[arm]:
+        return None
+    paired = sorted(set(by_arm[REAL_ARM]) & set(by_arm[arm]))
+    differences = [
+        by_arm[arm][k]["metrics"]["map50_95"] - by_arm[REAL_ARM][k]["metrics"]["map50_95"]
+        for k in paired
+    ]
+    return {
+        "run": results.parent.name,
+        "images_seen": setting["budget"]["images_seen"],
+        "real": _trainings_point(list(by_arm[REAL_ARM].values())),
+        "other": _trainings_point(list(by_arm[arm].values())),
+        "difference": sum(differences) / len(differences) if differences else None,
+        "seed_differences": differences,
+        "ci": None,
+        "verdict": "-",
+    }
+
+
+def _trainings_point(trainings: list[dict]) -> dict:
+    test = mean_std([t["metrics"]["map50_95"] for t in trainings])
+    return {
+        "mean": test["mean"],
+        "std": test["std"],
+        "seeds": test["n"],
+        "best_val": mean_std([t["train"]["best_val_map50_95"] for t in trainings])["mean"],
+        "within_training": convergence([t["train"]["curve"] for t in trainings])["status"],
+    }
 
 
 def _arm_point(arm: dict, setting: dict, trainings: list[dict]) -> dict:
@@ -140,7 +200,8 @@ def render(curves: dict[int, list[dict]], arm: str) -> tuple[str, dict]:
 
 def _mean_std(point: dict) -> str:
     std = point["std"]
-    return f"{point['mean']:.3f}" + (f" ± {std:.3f}" if std is not None else "")
+    shown = std is not None and point["seeds"] > 1  # one seed has no spread to show
+    return f"{point['mean']:.3f}" + (f" ± {std:.3f}" if shown else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,8 +209,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--arm", default="real+checked", help="the arm compared with real")
     parser.add_argument("--out", type=Path, help="also write the markdown here (and .json)")
+    parser.add_argument(
+        "--seed-index", help="only these seed indices of every run, comma list (e.g. 0)"
+    )
     args = parser.parse_args(argv)
-    curves = load_points(args.runs, args.arm)
+    seed_indices = None
+    if args.seed_index is not None:
+        try:
+            seed_indices = [int(part) for part in args.seed_index.split(",")]
+        except ValueError:
+            parser.error(
+                f"--seed-index: expected seed indices like 0 or 0,1, got {args.seed_index!r}"
+            )
+    curves = load_points(args.runs, args.arm, seed_indices)
     if not curves:
         print(f"error: no run has both `{REAL_ARM}` and `{args.arm}`", file=sys.stderr)
         return 1

@@ -949,6 +949,20 @@ def test_budget_curve_script_collects_runs_of_separate_budgets(
         (run / "old.json").write_text(json.dumps(results))
     old_curves = budget_curve.load_points([run / "old.json" for run in runs], "real+synthetic")
     assert budget_curve.render(old_curves, "real+synthetic")[0] == text
+    # --seed-index 1: each run's seed-1 trainings only, paired by seed, no CI or verdict.
+    (seed_curve,) = budget_curve.load_points(runs, "real+synthetic", [1]).values()
+    for point in seed_curve:
+        trainings = json.loads((tmp_path / point["run"] / "results.json").read_text())["trainings"]
+        test = {
+            t["arm"]["name"]: t["metrics"]["map50_95"] for t in trainings if t["seed_index"] == 1
+        }
+        val = [t["train"]["best_val_map50_95"] for t in trainings
+               if t["seed_index"] == 1 and t["arm"]["name"] == "real"]  # fmt: skip
+        assert (point["real"]["seeds"], point["other"]["seeds"]) == (1, 1)
+        assert point["real"]["mean"] == test["real"]
+        assert point["seed_differences"] == [test["real+synthetic"] - test["real"]]
+        assert point["real"]["best_val"] == val[0]
+        assert (point["ci"], point["verdict"]) == (None, "-")
     # Two runs at the same budget cannot share a curve.
     with pytest.raises(SystemExit, match="two runs at the same budget"):
         budget_curve.render(budget_curve.load_points([runs[0], runs[0]], "real+synthetic"), "x")
