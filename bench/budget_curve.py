@@ -82,17 +82,13 @@ def _seed_point(
     results: Path, setting: dict, trainings: list[dict], arm: str, seed_indices: list[int]
 ) -> dict | None:
     """A point from the given seeds' trainings of both arms (None: the run has none of them)."""
-    by_arm: dict[str, dict[int, dict]] = {REAL_ARM: {}, arm: {}}
-    for training in trainings:
-        name = training["arm"]["name"]
-        if (
-            name in by_arm
-            and training["seed_index"] in seed_indices
-            and training["spec"]["imgsz"] == setting["setting"]["imgsz"]
-            and training["spec"]["budget"]["images_seen"] == setting["budget"]["images_seen"]
-            and training["arm"] == setting["arms"][name]["arm"]
-        ):
-            by_arm[name][training["seed_index"]] = training
+    by_arm = {
+        name: {
+            t["seed_index"]: t
+            for t in _setting_trainings(trainings, setting, setting["arms"][name], seed_indices)
+        }
+        for name in (REAL_ARM, arm)
+    }
     if not by_arm[REAL_ARM] and not by_arm[arm]:
         return None
     paired = sorted(set(by_arm[REAL_ARM]) & set(by_arm[arm]))
@@ -110,6 +106,20 @@ def _seed_point(
         "ci": None,
         "verdict": "-",
     }
+
+
+def _setting_trainings(
+    trainings: list[dict], setting: dict, arm: dict, seed_indices: list[int]
+) -> list[dict]:
+    """The trainings of one arm (its summary in the setting) in one setting, those seeds."""
+    return [
+        t
+        for t in trainings
+        if t["arm"] == arm["arm"]
+        and t["seed_index"] in seed_indices
+        and t["spec"]["imgsz"] == setting["setting"]["imgsz"]
+        and t["spec"]["budget"]["images_seen"] == setting["budget"]["images_seen"]
+    ]
 
 
 def _trainings_point(trainings: list[dict]) -> dict:
@@ -131,11 +141,7 @@ def _arm_point(arm: dict, setting: dict, trainings: list[dict]) -> dict:
         best_val = mean_std(
             [
                 t["train"]["best_val_map50_95"]
-                for t in trainings
-                if t["arm"] == arm["arm"]
-                and t["seed_index"] in arm["seeds"]
-                and t["spec"]["imgsz"] == setting["setting"]["imgsz"]
-                and t["spec"]["budget"]["images_seen"] == setting["budget"]["images_seen"]
+                for t in _setting_trainings(trainings, setting, arm, arm["seeds"])
             ]
         )
         if best_val["n"] != len(arm["seeds"]):
