@@ -58,11 +58,11 @@ class FakeTrainer:
         (save_dir / "results.csv").write_text("epoch,metrics/mAP50(B),metrics/mAP50-95(B)\n")
         return self._epochs(save_dir, state, 1, deadline)
 
-    def resume(self, last_weights: Path, deadline=None) -> Path:
+    def resume(self, last_weights: Path, deadline=None, overrides=None) -> Path:
         save_dir = Path(last_weights).parent.parent
         state = json.loads(Path(last_weights).read_text())
         done = len((save_dir / "results.csv").read_text().splitlines()) - 1
-        self.resumed.append({"folder": save_dir, "epochs_done": done})
+        self.resumed.append({"folder": save_dir, "epochs_done": done, "overrides": overrides})
         return self._epochs(save_dir, state, done + 1, deadline)
 
     def _epochs(self, save_dir: Path, state: dict, first: int, deadline) -> Path:
@@ -250,12 +250,14 @@ def test_stop_after_pauses_and_the_same_command_resumes(
     saved = f"(epoch 1 of {epochs} saved)"
     assert f"in progress: {name.replace(' / ', '/')} {saved}" in text
     assert saved in (out / "report.md").read_text()
-    # the same command, without the limit: the paused one resumes, the other two start
+    # the same command, without the limit: the paused one resumes, the other two start; a
+    # sitting on another machine (other device or workers) resumes with its own
     monkeypatch.setenv("FACTORY_NO_PROGRESS", "0")  # to see the training lines
-    result = invoke(*args)
+    result = invoke(*args, "--device", "cpu", "--workers", "3")
     assert result.exit_code == 0, result.output
     assert f"resuming after epoch 1 of {epochs})" in " ".join(result.output.split())
     assert [r["epochs_done"] for r in fake_training.resumed] == [1]
+    assert fake_training.resumed[0]["overrides"] == {"device": "cpu", "workers": 3}
     assert len(fake_training.calls) == 4
     results = json.loads((out / "results.json").read_text())
     assert results["trainings_finished"] == 4 and not results["trainings_missing"]
@@ -264,6 +266,8 @@ def test_stop_after_pauses_and_the_same_command_resumes(
     # the resumed training says so, in results.json and in the report
     resumed = [t["train"]["resumed_after"] for t in results["trainings"]]
     assert sorted(resumed) == [[], [], [], [1]]
+    # each training records where its last sitting ran
+    assert {(t["device"], t["workers"]) for t in results["trainings"]} == {("cpu", 0), ("cpu", 3)}
     assert "paused and resumed in a later sitting: seed 0 after epoch 1." in " ".join(
         (out / "report.md").read_text().split()
     )
@@ -733,9 +737,14 @@ def test_real_training_paused_by_stop_after_resumes_from_last_pt(
     assert "after epoch 1 of 3 (last.pt saved)" in " ".join(result.output.split())
     training = out / "runs" / "real-all_ratio-all_img-32" / "real" / "seed-0"
     assert not (training / "result.json").exists() and not (out / "report.md").exists()
-    checkpoint = torch.load(training / "train/weights/last.pt", weights_only=False)
+    last = training / "train/weights/last.pt"
+    checkpoint = torch.load(last, weights_only=False)
     assert checkpoint["epoch"] == 0 and checkpoint["optimizer"] is not None
     assert train_module.epochs_done(training) == 1
+    # as if the first sitting ran on a GPU machine: the resume here must run on the CPU,
+    # not fail on device 0 and start over
+    checkpoint["train_args"].update(device="0", workers=2)
+    torch.save(checkpoint, last)
     result = invoke(*args)
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
@@ -743,6 +752,7 @@ def test_real_training_paused_by_stop_after_resumes_from_last_pt(
     curve = results["trainings"][0]["train"]["curve"]
     assert [p["epoch"] for p in curve] == [1, 2, 3]
     assert results["trainings"][0]["train"]["resumed_after"] == [1]
+    assert (results["trainings"][0]["device"], results["trainings"][0]["workers"]) == ("cpu", 0)
 
 
 def test_fine_tune_with_frozen_then_unfrozen_stages(real_and_synth, tmp_path, fake_training):

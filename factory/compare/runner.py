@@ -544,6 +544,10 @@ def _train_and_evaluate(
             weights, [r.image_path for r in test[: options.latency_images]], spec.imgsz
         ),
         "crosscheck": crosscheck,
+        # Where it trained (the last sitting's, for a resumed training): neither is part of the
+        # spec, so trainings from CPU and GPU machines can share a run.
+        "device": spec.device,
+        "workers": spec.workers,
         # Latency is timed while the other parallel trainings run: compare it across runs
         # only at the same value.
         "parallel": options.parallel,

@@ -139,6 +139,12 @@ def ultralytics_arguments(spec: TrainSpec, name: str, epochs: int, freeze: int |
     return arguments
 
 
+def resume_overrides(spec: TrainSpec) -> dict:
+    """What a resumed stage takes from this sitting rather than from its ``last.pt``: where it
+    runs. Neither changes what is trained (``spec.json`` leaves both out)."""
+    return {"device": spec.device, "workers": spec.workers}
+
+
 def schedule_for(epochs: int) -> dict:
     """Ultralytics' epoch-counted schedule rescaled to the same share of the budget.
 
@@ -162,14 +168,19 @@ def run_ultralytics(model_source: str, arguments: dict, deadline: float | None =
     return Path(model.trainer.save_dir)
 
 
-def resume_ultralytics(last_weights: Path, deadline: float | None = None) -> Path:
-    """Resume an interrupted stage from its ``last.pt``, like ``run_ultralytics``."""
+def resume_ultralytics(
+    last_weights: Path, deadline: float | None = None, overrides: dict | None = None
+) -> Path:
+    """Resume an interrupted stage from its ``last.pt``, like ``run_ultralytics``.
+
+    ``overrides`` (``device``, ``workers``) replace what the checkpoint remembers: a training
+    paused on a GPU machine resumes on the CPU of this one, and the other way round."""
     prepare_ultralytics()
     from ultralytics import YOLO
 
     model = YOLO(str(last_weights))
     _add_callbacks(model, deadline)
-    model.train(resume=True)
+    model.train(resume=True, **(overrides or {}))
     return Path(model.trainer.save_dir)
 
 
@@ -316,11 +327,16 @@ def _run_stage(spec, source, name, epochs, freeze, stage_dir: Path, deadline) ->
         saved = len(read_curve(stage_dir / "results.csv"))
         (stage_dir / RESUMES_FILE).write_text(json.dumps([*resumed_after(stage_dir), saved]))
         try:
-            return resume_ultralytics(last, deadline)
+            return resume_ultralytics(last, deadline, resume_overrides(spec))
         except TrainingPaused:
             raise
-        except Exception:  # unfinished run that cannot resume: start the stage again
-            pass
+        except Exception as error:  # unfinished run that cannot resume: start the stage again
+            print(
+                f"compare: {last} does not resume ({type(error).__name__}: {error}); "
+                f"training {stage_dir.name} from its first epoch",
+                file=sys.stderr,
+                flush=True,
+            )
     if stage_dir.exists():
         shutil.rmtree(stage_dir)
     return run_ultralytics(source, ultralytics_arguments(spec, name, epochs, freeze), deadline)
