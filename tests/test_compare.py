@@ -253,11 +253,11 @@ def test_stop_after_pauses_and_the_same_command_resumes(
     # the same command, without the limit: the paused one resumes, the other two start; a
     # sitting on another machine (other device or workers) resumes with its own
     monkeypatch.setenv("FACTORY_NO_PROGRESS", "0")  # to see the training lines
-    result = invoke(*args, "--device", "cpu", "--workers", "3")
+    result = invoke(*args, "--device", "0", "--workers", "3")  # fakes: no GPU needed
     assert result.exit_code == 0, result.output
     assert f"resuming after epoch 1 of {epochs})" in " ".join(result.output.split())
     assert [r["epochs_done"] for r in fake_training.resumed] == [1]
-    assert fake_training.resumed[0]["overrides"] == {"device": "cpu", "workers": 3}
+    assert fake_training.resumed[0]["overrides"] == {"device": "0", "workers": 3}
     assert len(fake_training.calls) == 4
     results = json.loads((out / "results.json").read_text())
     assert results["trainings_finished"] == 4 and not results["trainings_missing"]
@@ -266,8 +266,16 @@ def test_stop_after_pauses_and_the_same_command_resumes(
     # the resumed training says so, in results.json and in the report
     resumed = [t["train"]["resumed_after"] for t in results["trainings"]]
     assert sorted(resumed) == [[], [], [], [1]]
-    # each training records where its last sitting ran
-    assert {(t["device"], t["workers"]) for t in results["trainings"]} == {("cpu", 0), ("cpu", 3)}
+    # each training records where its last sitting ran, and the report says so
+    where = sorted((t["arm"]["name"], t["seed_index"], t["device"], t["workers"])
+                   for t in results["trainings"])  # fmt: skip
+    assert where == [("real", 0, "cpu", 0), ("real", 1, "0", 3),
+                     ("real+synthetic", 0, "0", 3), ("real+synthetic", 1, "0", 3)]  # fmt: skip
+    assert (
+        "Trained on more than one kind of device: `real`: seed 0 on cpu, seed 1 on GPU 0; "
+        "`real+synthetic`: seeds 0, 1 on GPU 0."
+        in " ".join((out / "report.md").read_text().split())
+    )
     assert "paused and resumed in a later sitting: seed 0 after epoch 1." in " ".join(
         (out / "report.md").read_text().split()
     )

@@ -64,6 +64,19 @@ def package_versions() -> dict:
     return versions
 
 
+def device_name(device: str) -> str:
+    """``cpu``, or ``GPU 0`` for ultralytics' ``0``."""
+    return device if device in ("cpu", "mps") else f"GPU {device}"
+
+
+def _seeds_by_device(devices: dict) -> str:
+    """``seed 0 on cpu, seeds 1, 2 on GPU 0`` from seed index -> device."""
+    groups: dict[str, list[int]] = {}  # in the order of each device's first seed
+    for seed, device in sorted(devices.items(), key=lambda item: int(item[0])):
+        groups.setdefault(device, []).append(int(seed))
+    return ", ".join(f"{name_seeds(seeds)} on {device_name(d)}" for d, seeds in groups.items())
+
+
 def _plan_key(training: dict) -> tuple[str, str, int]:
     return training["setting"], training["arm"], training["seed_index"]
 
@@ -230,6 +243,8 @@ def _setting_summary(key, arms, class_names, config, run_dir) -> dict:
             "resumed": {r["seed_index"]: r["train"]["resumed_after"] for r in runs
                         if r["train"].get("resumed_after")},
             "parallel": max(r.get("parallel", 1) for r in runs),
+            # Seed index -> the device of its last sitting (recorded since session 23).
+            "devices": {r["seed_index"]: r["device"] for r in runs if r.get("device")},
         }  # fmt: skip
     comparisons = []
     if REAL_ARM in arms:
@@ -595,6 +610,18 @@ def _render_setting(setting: dict, class_names: list[str]) -> list[str]:
                 "is not the one an uninterrupted run makes; it differs about as much as another "
                 "seed would (`bench/resume_check.py`)."
             )
+    devices = {d for data in setting["arms"].values() for d in (data.get("devices") or {}).values()}
+    if len(devices) > 1:
+        where = "; ".join(
+            f"`{arm}`: {_seeds_by_device(data['devices'])}"
+            for arm, data in setting["arms"].items()
+            if data.get("devices")
+        )
+        lines.append(
+            f"- Trained on more than one kind of device: {where}. The protocol is the same; "
+            "the arithmetic is not, so a training differs between devices about as another "
+            "seed would."
+        )
     for arm, data in setting["arms"].items():
         conv = data["convergence"]
         if conv["status"] != "levelled":
