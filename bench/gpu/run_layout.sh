@@ -1,8 +1,10 @@
 #!/bin/bash
-# GPU session 23 (one H200, 16 cores, 15 minutes of device time in all): the layout-checked
-# DeepPCB comparison at 240k images seen (240 epochs of 1,008 images, as on the CPU) on the
-# lent machine: 100 real images, seeds 0-2, and 50 real images, seeds 1 and 2 (seed 0 was
-# trained on the CPU). Same commands as bench/start_layout.sh, except --device 0 --workers 2.
+# For a lent GPU machine (prepared in session 23, when none was lent; tried on the CPU only):
+# the layout-checked DeepPCB comparison at 240k images seen (240 epochs of 1,008 images, as on
+# the CPU): 100 real images, seeds 0-2, and 50 real images, seeds 1 and 2 (seed 0 was trained
+# on the CPU). Same commands as bench/start_layout.sh, except --device 0 --workers 2.
+# With 15 minutes of device time in all (the start counts): call 1 with LIMIT=450
+# STOP_AFTER=10m, call 2 straight after it (the machine stays warm 30 s) with LIMIT=150.
 #
 # Prepare here: `python bench/gpu/make_carry.py` (the inputs, .gpu/tree) and the wheels in .whl
 # (bench/gpu/README.md); run with carry [".whl", ".gpu"]:
