@@ -271,10 +271,20 @@ def test_stop_after_pauses_and_the_same_command_resumes(
                    for t in results["trainings"])  # fmt: skip
     assert where == [("real", 0, "cpu", 0), ("real", 1, "0", 3),
                      ("real+synthetic", 0, "0", 3), ("real+synthetic", 1, "0", 3)]  # fmt: skip
+    # and every sitting: the paused one ran its first epoch on the CPU, the rest on "GPU 0"
+    sittings = {(t["arm"]["name"], t["seed_index"]): t["train"]["sittings"]
+                for t in results["trainings"]}  # fmt: skip
+    assert sittings[("real+synthetic", 0)] == [
+        {"after_epoch": 0, "device": "cpu", "workers": 0, "stage": "train"},
+        {"after_epoch": 1, "device": "0", "workers": 3, "stage": "train"},
+    ]
+    assert sittings[("real", 1)] == [{"after_epoch": 0, "device": "0", "workers": 3,
+                                      "stage": "train"}]  # fmt: skip
+    later = "epoch 2" if epochs == 2 else f"epochs 2–{epochs}"
     assert (
         "Trained on more than one kind of device: `real`: seed 0 on cpu, seed 1 on GPU 0; "
-        "`real+synthetic`: seeds 0, 1 on GPU 0."
-        in " ".join((out / "report.md").read_text().split())
+        f"`real+synthetic`: seed 0 on cpu for epoch 1 then on GPU 0 for {later}, "
+        "seed 1 on GPU 0." in " ".join((out / "report.md").read_text().split())
     )
     assert "paused and resumed in a later sitting: seed 0 after epoch 1." in " ".join(
         (out / "report.md").read_text().split()
@@ -753,6 +763,15 @@ def test_real_training_paused_by_stop_after_resumes_from_last_pt(
     # not fail on device 0 and start over
     checkpoint["train_args"].update(device="0", workers=2)
     torch.save(checkpoint, last)
+    # and as if paused before sittings were recorded: ultralytics' args.yaml names the device
+    stage = training / "train"
+    assert json.loads((stage / "sittings.json").read_text())[0]["device"] == "cpu"
+    (stage / "sittings.json").unlink()
+    args_yaml = (stage / "args.yaml").read_text()
+    assert "device: cpu\n" in args_yaml and "workers: 0\n" in args_yaml
+    (stage / "args.yaml").write_text(
+        args_yaml.replace("device: cpu\n", "device: '0'\n").replace("workers: 0\n", "workers: 2\n")
+    )
     result = invoke(*args)
     assert result.exit_code == 0, result.output
     results = json.loads((out / "results.json").read_text())
@@ -761,6 +780,13 @@ def test_real_training_paused_by_stop_after_resumes_from_last_pt(
     assert [p["epoch"] for p in curve] == [1, 2, 3]
     assert results["trainings"][0]["train"]["resumed_after"] == [1]
     assert (results["trainings"][0]["device"], results["trainings"][0]["workers"]) == ("cpu", 0)
+    assert results["trainings"][0]["train"]["sittings"] == [
+        {"after_epoch": 0, "device": "0", "workers": 2, "stage": "train"},
+        {"after_epoch": 1, "device": "cpu", "workers": 0, "stage": "train"},
+    ]
+    assert "`real`: seed 0 on GPU 0 for epoch 1 then on cpu for epochs 2–3" in " ".join(
+        (out / "report.md").read_text().split()
+    )
 
 
 def test_fine_tune_with_frozen_then_unfrozen_stages(real_and_synth, tmp_path, fake_training):

@@ -69,12 +69,53 @@ def device_name(device: str) -> str:
     return device if device in ("cpu", "mps") else f"GPU {device}"
 
 
+def device_spans(result: dict) -> list[dict]:
+    """Where one training ran: ``[{"device", "first_epoch", "last_epoch"}]``, consecutive
+    sittings on one device merged (``device`` None: not recorded). Results from before sittings
+    were recorded (2026-12-04) name only their last sitting's device, as the whole training's."""
+    epochs = sum(stage["epochs"] for stage in result["train"].get("stages", []))
+    sittings = sorted(result["train"].get("sittings") or [], key=lambda s: s["after_epoch"])
+    if not sittings:
+        device = result.get("device")
+        return [{"device": device, "first_epoch": 1, "last_epoch": epochs}] if device else []
+    spans: list[dict] = []
+    for sitting, following in zip(sittings, [*sittings[1:], None], strict=True):
+        last = following["after_epoch"] if following else epochs
+        if spans and spans[-1]["device"] == sitting["device"]:
+            spans[-1]["last_epoch"] = last
+        else:
+            spans.append(
+                {"device": sitting["device"], "first_epoch": sitting["after_epoch"] + 1,
+                 "last_epoch": last}
+            )  # fmt: skip
+    return spans
+
+
+def _where_trained(spans: list[dict]) -> str:
+    """``on cpu``, or ``on GPU 0 for epochs 1–52 then on cpu for epochs 53–240``."""
+    if len(spans) == 1:
+        return f"on {_device_label(spans[0]['device'])}"
+
+    def epochs(span: dict) -> str:
+        first, last = span["first_epoch"], span["last_epoch"]
+        return f"epoch {first}" if first == last else f"epochs {first}–{last}"
+
+    return " then ".join(f"on {_device_label(s['device'])} for {epochs(s)}" for s in spans)
+
+
+def _device_label(device: str | None) -> str:
+    return "an unrecorded device" if device is None else device_name(device)
+
+
 def _seeds_by_device(devices: dict) -> str:
-    """``seed 0 on cpu, seeds 1, 2 on GPU 0`` from seed index -> device."""
-    groups: dict[str, list[int]] = {}  # in the order of each device's first seed
-    for seed, device in sorted(devices.items(), key=lambda item: int(item[0])):
-        groups.setdefault(device, []).append(int(seed))
-    return ", ".join(f"{name_seeds(seeds)} on {device_name(d)}" for d, seeds in groups.items())
+    """``seed 0 on cpu, seeds 1, 2 on GPU 0`` from seed index -> device spans; a seed that
+    changed device on the way is named alone: ``seed 0 on GPU 0 for epochs 1–52 then on cpu
+    for epochs 53–240``."""
+    groups: dict[str, list[int]] = {}  # in the order of each place's first seed
+    for seed, spans in sorted(devices.items(), key=lambda item: int(item[0])):
+        if spans:
+            groups.setdefault(_where_trained(spans), []).append(int(seed))
+    return ", ".join(f"{name_seeds(seeds)} {where}" for where, seeds in groups.items())
 
 
 def _plan_key(training: dict) -> tuple[str, str, int]:
@@ -243,8 +284,8 @@ def _setting_summary(key, arms, class_names, config, run_dir) -> dict:
             "resumed": {r["seed_index"]: r["train"]["resumed_after"] for r in runs
                         if r["train"].get("resumed_after")},
             "parallel": max(r.get("parallel", 1) for r in runs),
-            # Seed index -> the device of its last sitting (recorded since session 23).
-            "devices": {r["seed_index"]: r["device"] for r in runs if r.get("device")},
+            # Seed index -> where it trained, as device spans (device_spans).
+            "devices": {r["seed_index"]: device_spans(r) for r in runs if device_spans(r)},
         }  # fmt: skip
     comparisons = []
     if REAL_ARM in arms:
@@ -610,7 +651,8 @@ def _render_setting(setting: dict, class_names: list[str]) -> list[str]:
                 "is not the one an uninterrupted run makes; it differs about as much as another "
                 "seed would (`bench/resume_check.py`)."
             )
-    devices = {d for data in setting["arms"].values() for d in (data.get("devices") or {}).values()}
+    devices = {span["device"] for data in setting["arms"].values()
+               for spans in (data.get("devices") or {}).values() for span in spans}  # fmt: skip
     if len(devices) > 1:
         where = "; ".join(
             f"`{arm}`: {_seeds_by_device(data['devices'])}"

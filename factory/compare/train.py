@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
 from factory.compare.budget import Budget
 from factory.errors import FactoryError
 
@@ -251,6 +253,33 @@ def resumed_after(stage_dir: Path) -> list[int]:
     return json.loads(path.read_text()) if path.is_file() else []
 
 
+SITTINGS_FILE = "sittings.json"
+
+
+def sittings(stage_dir: Path) -> list[dict]:
+    """Where each sitting of one stage ran, first to last: ``{"after_epoch", "device",
+    "workers"}``, the first with ``after_epoch`` 0. Stages trained before this was recorded
+    (2026-12-04) have none."""
+    path = Path(stage_dir) / SITTINGS_FILE
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
+def _sitting(spec: TrainSpec, after_epoch: int) -> dict:
+    return {"after_epoch": after_epoch, "device": spec.device, "workers": spec.workers}
+
+
+def _unrecorded_sittings(stage_dir: Path, resumes: list[int]) -> list[dict]:
+    """The sittings of a stage paused before they were recorded: ultralytics' ``args.yaml``
+    still names the device of the latest one (a resume rewrites it); the earlier ones are
+    unknown (``None``)."""
+    args_yaml = stage_dir / "args.yaml"
+    args = (yaml.safe_load(args_yaml.read_text()) or {}) if args_yaml.is_file() else {}
+    found = [{"after_epoch": epoch, "device": None, "workers": None} for epoch in [0, *resumes]]
+    if args.get("device") is not None:
+        found[-1].update(device=str(args["device"]), workers=args.get("workers"))
+    return found
+
+
 def epochs_done(training_dir: Path) -> int:
     """Epochs a (possibly unfinished) training folder has saved, over all its stages."""
     return sum(len(read_curve(path)) for path in Path(training_dir).glob("*/results.csv"))
@@ -271,6 +300,7 @@ def train(spec: TrainSpec, *, deadline: float | None = None) -> dict:
     epoch_offset = 0
     stages = []
     resumes: list[int] = []
+    where: list[dict] = []
     for name, epochs, freeze in spec.stages():
         stage_dir = spec.out_dir / name
         done = stage_dir / "stage_done.json"
@@ -289,6 +319,8 @@ def train(spec: TrainSpec, *, deadline: float | None = None) -> dict:
             done.write_text(json.dumps({"epochs": epochs, "freeze": freeze}) + "\n")
         stage_curve = read_curve(stage_dir / "results.csv")
         resumes += [epoch + epoch_offset for epoch in resumed_after(stage_dir)]
+        where += [{**sitting, "after_epoch": sitting["after_epoch"] + epoch_offset, "stage": name}
+                  for sitting in sittings(stage_dir)]  # fmt: skip
         weights = stage_dir / "weights"
         for point in stage_curve:
             point = {**point, "epoch": point["epoch"] + epoch_offset, "stage": name}
@@ -314,6 +346,8 @@ def train(spec: TrainSpec, *, deadline: float | None = None) -> dict:
         # Epochs after which a later sitting resumed it (empty: trained in one go). Resuming
         # changes the training about as much as another seed (bench/resume_check.py).
         "resumed_after": resumes,
+        # Where each sitting ran (device, workers), from the epoch after which it started.
+        "sittings": where,
         "train_seconds": time.perf_counter() - start,
     }
 
@@ -325,7 +359,10 @@ def _run_stage(spec, source, name, epochs, freeze, stage_dir: Path, deadline) ->
         # column restarts, but need not drop). The fallback below deletes the record with the
         # stage.
         saved = len(read_curve(stage_dir / "results.csv"))
-        (stage_dir / RESUMES_FILE).write_text(json.dumps([*resumed_after(stage_dir), saved]))
+        earlier = resumed_after(stage_dir)
+        (stage_dir / RESUMES_FILE).write_text(json.dumps([*earlier, saved]))
+        before = sittings(stage_dir) or _unrecorded_sittings(stage_dir, earlier)
+        (stage_dir / SITTINGS_FILE).write_text(json.dumps([*before, _sitting(spec, saved)]))
         try:
             return resume_ultralytics(last, deadline, resume_overrides(spec))
         except TrainingPaused:
@@ -339,4 +376,6 @@ def _run_stage(spec, source, name, epochs, freeze, stage_dir: Path, deadline) ->
             )
     if stage_dir.exists():
         shutil.rmtree(stage_dir)
+    stage_dir.mkdir(parents=True)
+    (stage_dir / SITTINGS_FILE).write_text(json.dumps([_sitting(spec, 0)]))
     return run_ultralytics(source, ultralytics_arguments(spec, name, epochs, freeze), deadline)
