@@ -12,7 +12,10 @@
 # back per call: the 15-minute lease cannot finish this layout (bench/gpu/README.md).
 #
 # Prepare here: `python bench/gpu/make_carry.py` (the inputs, .gpu/tree) and the wheels in .whl
-# (bench/gpu/README.md); run with carry [".whl", ".gpu"]:
+# (bench/gpu/README.md); move docs/img and bench/results out of the checkout for the calls (with
+# them the tree that travels is over 64 MiB) and back after:
+#   mkdir -p /tmp/aside && mv docs/img /tmp/aside/img && mv bench/results /tmp/aside/results
+# run with carry [".whl", ".gpu"]:
 #   call 1: `bash bench/gpu/run_layout.sh start`   starts the trainings (setsid: they outlive
 #           the call while the machine stays warm) and reports progress until LIMIT seconds;
 #   call 2: `bash bench/gpu/run_layout.sh collect` waits up to LIMIT seconds for them, then packs
