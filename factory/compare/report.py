@@ -285,7 +285,7 @@ def _setting_summary(key, arms, class_names, config, run_dir) -> dict:
                         if r["train"].get("resumed_after")},
             "parallel": max(r.get("parallel", 1) for r in runs),
             # Seed index -> where it trained, as device spans (device_spans).
-            "devices": {r["seed_index"]: device_spans(r) for r in runs if device_spans(r)},
+            "devices": {r["seed_index"]: spans for r in runs if (spans := device_spans(r))},
         }  # fmt: skip
     comparisons = []
     if REAL_ARM in arms:
