@@ -342,6 +342,27 @@ def test_pause_is_due_only_past_the_deadline_with_epochs_left():
     assert not train_module.pause_due(None, 3, 10, now=500.0)
 
 
+def test_a_sitting_stopped_before_its_first_epoch_leaves_one_record(tmp_path):
+    """Killed before it finished an epoch, a sitting trained nothing: the sitting that resumes
+    after the same epoch replaces its record instead of adding a second one."""
+    from types import SimpleNamespace
+
+    (tmp_path / train_module.SITTINGS_FILE).write_text(
+        json.dumps([{"after_epoch": 0, "device": "0", "workers": 6}])
+    )
+    cpu = SimpleNamespace(device="cpu", workers=0)
+    train_module.record_resume(tmp_path, cpu, saved=168)
+    train_module.record_resume(tmp_path, cpu, saved=168)  # the first of these did no epoch
+    assert train_module.resumed_after(tmp_path) == [168]
+    assert train_module.sittings(tmp_path) == [
+        {"after_epoch": 0, "device": "0", "workers": 6},
+        {"after_epoch": 168, "device": "cpu", "workers": 0},
+    ]
+    train_module.record_resume(tmp_path, SimpleNamespace(device="0", workers=2), saved=200)
+    assert train_module.resumed_after(tmp_path) == [168, 200]
+    assert [s["after_epoch"] for s in train_module.sittings(tmp_path)] == [0, 168, 200]
+
+
 def test_report_shows_how_tight_each_arms_boxes_are(real_and_synth, tmp_path, fake_training):
     real, synth = real_and_synth
     out = tmp_path / "run"

@@ -280,6 +280,18 @@ def _unrecorded_sittings(stage_dir: Path, resumes: list[int]) -> list[dict]:
     return found
 
 
+def record_resume(stage_dir: Path, spec: TrainSpec, saved: int) -> None:
+    """Record that this sitting resumes the stage after epoch ``saved`` (in ``resumed_after.json``
+    and ``sittings.json``). A sitting stopped before it finished an epoch trained nothing, so
+    this one replaces its record rather than adding a second one after the same epoch."""
+    earlier = resumed_after(stage_dir)
+    before = sittings(stage_dir) or _unrecorded_sittings(stage_dir, earlier)
+    earlier = [epoch for epoch in earlier if epoch != saved]
+    before = [sitting for sitting in before if sitting["after_epoch"] != saved]
+    (stage_dir / RESUMES_FILE).write_text(json.dumps([*earlier, saved]))
+    (stage_dir / SITTINGS_FILE).write_text(json.dumps([*before, _sitting(spec, saved)]))
+
+
 def epochs_done(training_dir: Path) -> int:
     """Epochs a (possibly unfinished) training folder has saved, over all its stages."""
     return sum(len(read_curve(path)) for path in Path(training_dir).glob("*/results.csv"))
@@ -358,11 +370,7 @@ def _run_stage(spec, source, name, epochs, freeze, stage_dir: Path, deadline) ->
         # Recorded first: ultralytics' results.csv does not mark a resume reliably (its time
         # column restarts, but need not drop). The fallback below deletes the record with the
         # stage.
-        saved = len(read_curve(stage_dir / "results.csv"))
-        earlier = resumed_after(stage_dir)
-        (stage_dir / RESUMES_FILE).write_text(json.dumps([*earlier, saved]))
-        before = sittings(stage_dir) or _unrecorded_sittings(stage_dir, earlier)
-        (stage_dir / SITTINGS_FILE).write_text(json.dumps([*before, _sitting(spec, saved)]))
+        record_resume(stage_dir, spec, saved=len(read_curve(stage_dir / "results.csv")))
         try:
             return resume_ultralytics(last, deadline, resume_overrides(spec))
         except TrainingPaused:
