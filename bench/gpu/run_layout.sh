@@ -10,6 +10,9 @@
 # epochs a second in all, GPU busy 99%), so the ten 240-epoch trainings need about 46 minutes
 # of device time, three sessions' worth, and only one paused training's weights (30 MB) come
 # back per call: the 15-minute lease cannot finish this layout (bench/gpu/README.md).
+# Session 25: one pair alone (REAL_SEEDS=100:1 WORKERS=6) ran 3.7 s an epoch each (GPU 78 %
+# busy, load 4.9 of 16): epochs 168/169 of 240 in 11 minutes, so even a pair alone pauses,
+# and both its last.pt come back (two collect calls) to finish on the CPU (bench/gpu/README.md).
 #
 # Prepare here: `python bench/gpu/make_carry.py` (the inputs, .gpu/tree) and the wheels in .whl
 # (bench/gpu/README.md); move docs/img and bench/results out of the checkout for the calls (with

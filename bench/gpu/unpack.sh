@@ -7,7 +7,10 @@ set -euo pipefail
 dir=$(cd "$1" && pwd)
 root=${2:-$(cd "$(dirname "$0")/../.." && pwd)}
 cd "$root"
-tar -xzf "$dir/results.tgz" outputs
+# the trainings' folders; a run folder's own files (config.json, plan.json) only where it has
+# none here, since a compare running here in the same run folder wrote its own
+tar -xzf "$dir/results.tgz" --wildcards 'outputs/*/runs/*'
+tar -xzf "$dir/results.tgz" --skip-old-files outputs
 # the compare logs, beside the other benchmark logs
 mkdir -p bench/results/gpu-logs && tar -xzf "$dir/results.tgz" --strip-components 2 \
     -C bench/results/gpu-logs tmp/logs
