@@ -293,8 +293,16 @@ def record_resume(stage_dir: Path, spec: TrainSpec, saved: int) -> None:
 
 
 def epochs_done(training_dir: Path) -> int:
-    """Epochs a (possibly unfinished) training folder has saved, over all its stages."""
-    return sum(len(read_curve(path)) for path in Path(training_dir).glob("*/results.csv"))
+    """Epochs a (possibly unfinished) training folder has saved, over all its stages, counting
+    only those a later sitting keeps: a finished stage's, or an unfinished one's with its
+    ``last.pt`` (without it, as when a copy came back without the checkpoint, the stage
+    starts over, whatever its results.csv says)."""
+    return sum(
+        len(read_curve(path))
+        for path in Path(training_dir).glob("*/results.csv")
+        if (path.parent / "stage_done.json").is_file()
+        or (path.parent / "weights" / "last.pt").is_file()
+    )
 
 
 def train(spec: TrainSpec, *, deadline: float | None = None) -> dict:
