@@ -366,7 +366,7 @@ def test_a_sitting_stopped_before_its_first_epoch_leaves_one_record(tmp_path):
 def test_epochs_saved_count_only_what_a_later_sitting_keeps(tmp_path):
     """A stage's results.csv without its last.pt (a copy that came back without the
     checkpoint) starts over, so its epochs are not reported as saved; a finished stage's
-    count without a last.pt (ultralytics strips it into best.pt)."""
+    count whether or not its last.pt is there."""
     header = "epoch,metrics/mAP50(B),metrics/mAP50-95(B)\n"
     rows = "".join(f"{e},0.1,0.05\n" for e in range(1, 53))
     stage = tmp_path / "train"
@@ -376,7 +376,7 @@ def test_epochs_saved_count_only_what_a_later_sitting_keeps(tmp_path):
     (stage / "weights" / "last.pt").write_bytes(b"checkpoint")
     assert train_module.epochs_done(tmp_path) == 52
     (stage / "weights" / "last.pt").unlink()
-    (stage / "stage_done.json").write_text("{}")
+    (stage / train_module.STAGE_DONE_FILE).write_text("{}")
     assert train_module.epochs_done(tmp_path) == 52
 
 

@@ -254,6 +254,7 @@ def resumed_after(stage_dir: Path) -> list[int]:
 
 
 SITTINGS_FILE = "sittings.json"
+STAGE_DONE_FILE = "stage_done.json"  # written when a stage has trained all its epochs
 
 
 def sittings(stage_dir: Path) -> list[dict]:
@@ -300,7 +301,7 @@ def epochs_done(training_dir: Path) -> int:
     return sum(
         len(read_curve(path))
         for path in Path(training_dir).glob("*/results.csv")
-        if (path.parent / "stage_done.json").is_file()
+        if (path.parent / STAGE_DONE_FILE).is_file()
         or (path.parent / "weights" / "last.pt").is_file()
     )
 
@@ -323,7 +324,7 @@ def train(spec: TrainSpec, *, deadline: float | None = None) -> dict:
     where: list[dict] = []
     for name, epochs, freeze in spec.stages():
         stage_dir = spec.out_dir / name
-        done = stage_dir / "stage_done.json"
+        done = stage_dir / STAGE_DONE_FILE
         if not done.is_file():
             # Between two stages (the runner itself does not start a training past it).
             if epoch_offset and pause_due(deadline, epoch_offset, spec.budget.epochs, time.time()):
