@@ -33,6 +33,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from factory.compare.stats import budget_convergence, convergence, mean_std
+from factory.compare.train import mosaic_closed_epochs
 
 REAL_ARM = "real"
 
@@ -122,6 +123,16 @@ def _setting_trainings(
     ]
 
 
+def _within_training(trainings: list[dict]) -> str:
+    """The factory's within-training check, with the mosaic-off epochs kept apart (kept
+    reports older than that judged them with the rest)."""
+    first = trainings[0]
+    closed = mosaic_closed_epochs(
+        first["train"].get("stages", []), first["spec"].get("hyperparameters", {})
+    )
+    return convergence([t["train"]["curve"] for t in trainings], mosaic_closed=closed)["status"]
+
+
 def _trainings_point(trainings: list[dict]) -> dict:
     test = mean_std([t["metrics"]["map50_95"] for t in trainings])
     return {
@@ -129,21 +140,17 @@ def _trainings_point(trainings: list[dict]) -> dict:
         "std": test["std"],
         "seeds": test["n"],
         "best_val": mean_std([t["train"]["best_val_map50_95"] for t in trainings])["mean"],
-        "within_training": convergence([t["train"]["curve"] for t in trainings])["status"],
+        "within_training": _within_training(trainings),
     }
 
 
 def _arm_point(arm: dict, setting: dict, trainings: list[dict]) -> dict:
     metric = arm["metrics"]["map50_95"]
+    arm_trainings = _setting_trainings(trainings, setting, arm, arm["seeds"])
     best_val = arm.get("best_val_map50_95")
     if best_val is None:
         # Reports written before the arm summary carried it: from the arm's trainings.
-        best_val = mean_std(
-            [
-                t["train"]["best_val_map50_95"]
-                for t in _setting_trainings(trainings, setting, arm, arm["seeds"])
-            ]
-        )
+        best_val = mean_std([t["train"]["best_val_map50_95"] for t in arm_trainings])
         if best_val["n"] != len(arm["seeds"]):
             raise SystemExit(
                 f"error: {setting['key']} / {arm['arm']['name']}: found {best_val['n']} "
@@ -154,7 +161,7 @@ def _arm_point(arm: dict, setting: dict, trainings: list[dict]) -> dict:
         "std": metric["std"],
         "seeds": metric["n"],
         "best_val": best_val["mean"],
-        "within_training": arm["convergence"]["status"],
+        "within_training": _within_training(arm_trainings),
     }
 
 

@@ -425,10 +425,28 @@ def test_verdict_says_when_real_only_was_still_climbing(real_and_synth, tmp_path
     report = (flat / "report.md").read_text()
     assert "| real | " in report and "| levelled |" in report
     assert caveat not in report
-    assert "caveat:" not in result.stderr
+    # Levelled within one training is not convergence: one budget gets the milder caveat.
+    one_budget = "`real` is not shown converged: one budget cannot show it"
+    assert one_budget in report.split("### Verdict")[1].split("| seed |")[0]
+    assert "  caveat: " + one_budget.replace("`", "") in result.stderr
     again = invoke("--report-only", str(flat))
     assert again.stdout.strip() == str(flat / "report.md")
     assert "real-all_ratio-all_img-32: real+synthetic is better than real" in again.stderr
+
+
+def test_mosaic_off_epochs_are_judged_apart_and_shaded(real_and_synth, tmp_path, fake_training):
+    """Ultralytics trains the last 10% of the epochs without mosaic; the report knows which
+    ones, judges convergence on the epochs before them and shades them in the curves plot."""
+    real, synth = real_and_synth
+    out = tmp_path / "run"
+    assert invoke(*two_seed_args(real, synth, out), "--epochs", "10").exit_code == 0
+    (setting,) = json.loads((out / "results.json").read_text())["settings"]
+    assert setting["mosaic_closed"] == [10]
+    check = setting["arms"]["real"]["convergence"]
+    assert "in the last 20% of the epochs with mosaic (epochs 8-9)" in check["note"]
+    assert check["closed_gain"] == pytest.approx(0.05)  # the fake curve rises 0.05 an epoch
+    assert check["note"] in (out / "report.md").read_text()
+    assert (out / "plots" / f"curves_{setting['key']}.png").stat().st_size > 0
 
 
 def test_verdict_says_when_a_larger_budget_beat_real_only(real_and_synth, tmp_path, fake_training):

@@ -19,6 +19,7 @@ from factory.compare.metrics import (
     match_image,
 )
 from factory.compare.stats import bootstrap_difference, convergence, verdict
+from factory.compare.train import mosaic_closed_epochs
 from factory.errors import FactoryError
 from factory.seeding import rng_for
 
@@ -291,6 +292,38 @@ def test_convergence():
     assert convergence(flat)["status"] == "levelled"
     assert convergence(rising)["status"] == "climbing"
     assert convergence([[{"map50_95": 0.1}]])["status"] == "unknown"
+
+
+def test_convergence_keeps_the_mosaic_off_jump_apart():
+    """Val mAP that is flat with mosaic and jumps once mosaic closes (as in every kept DeepPCB
+    run) has levelled; the jump is reported on its own. A rise before it still counts."""
+    flat_then_jump = [0.1, 0.3, 0.4] + [0.41] * 13 + [0.45, 0.47, 0.48, 0.48]
+    curves = [[{"epoch": e, "map50_95": v} for e, v in enumerate(flat_then_jump, start=1)]]
+    closed = [17, 18, 19, 20]
+    assert convergence(curves)["status"] == "climbing"  # the jump alone, read as learning
+    check = convergence(curves, mosaic_closed=closed)
+    assert check["status"] == "levelled" and check["gain"] == pytest.approx(0.0)
+    assert check["closed_gain"] == pytest.approx(0.07)
+    assert "epochs 14-16" in check["note"]  # the last 20% of the 16 epochs with mosaic
+    assert (
+        "the 4 epochs after, with mosaic off as at the end of any budget, added +0.070"
+        in (check["note"])
+    )
+    rising = [[{"epoch": e, "map50_95": 0.02 * e} for e in range(1, 21)]]
+    check = convergence(rising, mosaic_closed=closed)
+    assert check["status"] == "climbing" and check["gain"] == pytest.approx(0.06)
+    # A training paused before mosaic closed is judged on all its epochs, as before.
+    assert convergence([rising[0][:12]], mosaic_closed=closed)["closed_gain"] is None
+
+
+def test_mosaic_closed_epochs_follow_the_schedule():
+    assert mosaic_closed_epochs([{"epochs": 240}]) == list(range(217, 241))
+    two_stages = mosaic_closed_epochs([{"epochs": 30}, {"epochs": 70}])
+    assert two_stages == [28, 29, 30, *range(94, 101)]
+    assert mosaic_closed_epochs([{"epochs": 20}], {"close_mosaic": 5}) == [16, 17, 18, 19, 20]
+    assert mosaic_closed_epochs([{"epochs": 20}], {"close_mosaic": 0}) == []
+    assert mosaic_closed_epochs([{"epochs": 20}], {"mosaic": 0.0}) == []
+    assert mosaic_closed_epochs([{"epochs": 4}]) == []  # round(0.4): mosaic stays on
 
 
 def test_budget_is_exact_and_lists_balanced():

@@ -16,10 +16,19 @@ def _pyplot():
     return plt
 
 
-def training_curves(path: Path, arms: dict[str, list[list[dict]]], title: str) -> Path:
-    """Validation mAP50-95 against images seen: thin line per seed, thick mean per arm."""
+def training_curves(
+    path: Path,
+    arms: dict[str, list[list[dict]]],
+    title: str,
+    *,
+    mosaic_closed: list[int] | tuple[int, ...] = (),
+) -> Path:
+    """Validation mAP50-95 against images seen: thin line per seed, thick mean per arm, and
+    the epochs trained with mosaic off (``mosaic_closed``) shaded, since val mAP jumps there
+    in any budget."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
+    _shade_mosaic_closed(ax, arms, set(mosaic_closed))
     for color, (arm, curves) in zip(plt.cm.tab10.colors, arms.items(), strict=False):
         curves = [c for c in curves if c]
         for curve in curves:
@@ -39,6 +48,24 @@ def training_curves(path: Path, arms: dict[str, list[list[dict]]], title: str) -
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def _shade_mosaic_closed(ax, arms: dict[str, list[list[dict]]], closed: set[int]) -> None:
+    """Shade each run of consecutive mosaic-off epochs, from the end of the epoch before."""
+    points = {p["epoch"]: p["images_seen"] for c in arms.values() for cv in c for p in cv}
+    spans, labelled = [], False
+    for epoch in sorted(closed & set(points)):
+        if spans and spans[-1][1] == epoch - 1:
+            spans[-1][1] = epoch
+        else:
+            spans.append([epoch, epoch])
+    for first, last in spans:
+        per_epoch = points[first] / first
+        ax.axvspan(
+            points[first] - per_epoch, points[last], color="0.85", zorder=0,
+            label=None if labelled else "mosaic off",
+        )  # fmt: skip
+        labelled = True
 
 
 def per_class_ap(

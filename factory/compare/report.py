@@ -27,6 +27,7 @@ from factory.compare.stats import (
     name_seeds,
     verdict,
 )
+from factory.compare.train import mosaic_closed_epochs
 from factory.errors import FactoryError
 from factory.io import write_json
 
@@ -278,7 +279,9 @@ def _setting_summary(key, arms, class_names, config, run_dir) -> dict:
             "best_epoch": [r["train"]["best_epoch"] for r in runs],
             "best_val_map50_95": mean_std([r["train"]["best_val_map50_95"] for r in runs
                                            if r["train"].get("best_val_map50_95") is not None]),
-            "convergence": convergence([r["train"]["curve"] for r in runs]),
+            "convergence": convergence(
+                [r["train"]["curve"] for r in runs], mosaic_closed=_mosaic_closed(runs)
+            ),
             # Seed index -> epochs after which it was resumed; trainings recorded before
             # this was (2026-11-24) have no "resumed_after" and are left out.
             "resumed": {r["seed_index"]: r["train"]["resumed_after"] for r in runs
@@ -334,7 +337,16 @@ def _setting_summary(key, arms, class_names, config, run_dir) -> dict:
         "arms": arm_out,
         "comparisons": comparisons,
         "curves": {arm: [r["train"]["curve"] for r in runs] for arm, runs in arms.items()},
+        "mosaic_closed": _mosaic_closed(next(iter(arms.values()))),
     }
+
+
+def _mosaic_closed(runs: list[dict]) -> list[int]:
+    """The epochs these trainings (one arm, or one setting: same schedule) ran without mosaic."""
+    first = runs[0]
+    return mosaic_closed_epochs(
+        first["train"].get("stages", []), first["spec"].get("hyperparameters", {})
+    )
 
 
 def _plots(run_dir: Path, out: dict, class_names: list[str], *, draw: bool = True) -> None:
@@ -351,7 +363,10 @@ def _plots(run_dir: Path, out: dict, class_names: list[str], *, draw: bool = Tru
         key = setting["key"]
         produced.append(
             plots.training_curves(
-                folder / f"curves_{key}.png", setting["curves"], f"Learning curves, {key}"
+                folder / f"curves_{key}.png",
+                setting["curves"],
+                f"Learning curves, {key}",
+                mosaic_closed=setting.get("mosaic_closed", []),
             )
         )
         produced.append(
@@ -541,8 +556,8 @@ def render_markdown(out: dict, class_names: list[str]) -> str:
 
 def _unconverged_caveat(setting: dict) -> str | None:
     """The line under each verdict when real-only is not shown converged at this budget: its
-    best val mAP rose between budgets of the sweep (see :func:`real_gains_across_budgets`), or
-    was still rising at the end of this training."""
+    best val mAP rose between budgets of the sweep (see :func:`real_gains_across_budgets`),
+    was still rising at the end of this training, or was trained at one budget only."""
     sweep = setting.get("real_val_gain_across_budgets")
     if sweep and "to" in sweep:
         return (
@@ -563,6 +578,13 @@ def _unconverged_caveat(setting: dict) -> str | None:
             f"*`{REAL_ARM}` was still climbing at the end of this budget: a difference "
             "measured against an unconverged baseline may not hold at convergence. "
             "Confirm it at a larger budget (`--budget A,B`).*"
+        )
+    if real is not None and "images_seen" not in setting["setting"]:
+        # Levelled (or too short to tell) within one training: the learning rate decays to its
+        # floor at the end of any budget, so only a larger budget that no longer helps shows it.
+        return (
+            f"*`{REAL_ARM}` is not shown converged: one budget cannot show it. Confirm it at a "
+            "larger budget (`--budget A,B`).*"
         )
     return None
 
@@ -666,7 +688,8 @@ def _render_setting(setting: dict, class_names: list[str]) -> list[str]:
         )
     for arm, data in setting["arms"].items():
         conv = data["convergence"]
-        if conv["status"] != "levelled":
+        # A levelled arm is listed too when mosaic closed at the end: its jump is in the note.
+        if conv["status"] != "levelled" or conv.get("closed_gain") is not None:
             warning = (
                 " — **a still-climbing arm makes the comparison unreliable**"
                 if (conv["status"] == "climbing" and arm == REAL_ARM)

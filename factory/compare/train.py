@@ -158,6 +158,27 @@ def schedule_for(epochs: int) -> dict:
     return {"warmup_epochs": round(0.03 * epochs, 3), "close_mosaic": round(0.1 * epochs)}
 
 
+def mosaic_closed_epochs(stages: list[dict], hyperparameters: dict | None = None) -> list[int]:
+    """The epochs (1-based, counted over all stages, as in a training's curve) that ultralytics
+    trains with mosaic switched off: the last ``close_mosaic`` of each stage.
+
+    Validation mAP jumps there in any budget, because the training images start to look like
+    the validation ones, not because the model is still learning; convergence checks keep them
+    apart. ``stages`` as recorded by ``train`` (``name``, ``epochs``); ``hyperparameters`` the
+    ``--hyp`` overrides (``close_mosaic``, or ``mosaic: 0``, which leaves nothing to switch off).
+    """
+    hyperparameters = hyperparameters or {}
+    if float(hyperparameters.get("mosaic", 1.0)) == 0:
+        return []
+    closed, offset = [], 0
+    for stage in stages:
+        epochs = int(stage["epochs"])
+        close = int(hyperparameters.get("close_mosaic", schedule_for(epochs)["close_mosaic"]))
+        closed += range(offset + max(epochs - close, 0) + 1, offset + epochs + 1)
+        offset += epochs
+    return closed
+
+
 def run_ultralytics(model_source: str, arguments: dict, deadline: float | None = None) -> Path:
     """Train one stage; return ultralytics' save folder. Raises ``TrainingPaused`` after the
     first epoch that ends past ``deadline``. (Patched in tests.)"""
