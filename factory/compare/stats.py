@@ -154,9 +154,9 @@ def convergence(
     ``mosaic_closed``: the epochs trained with mosaic switched off (``mosaic_closed_epochs``).
     Ultralytics does that for the last 10% of any budget here, and val mAP jumps there
     because the training images change, not because the model is still learning (on the
-    kept DeepPCB runs it made nearly all of the tail's rise). So the tail is then the last
-    ``tail`` of the epochs *with* mosaic, and the jump after it is reported on its own
-    (``closed_gain``), without deciding the status."""
+    kept DeepPCB runs of 120k and more it made most of the tail's rise). So the tail is then
+    the last ``tail`` of the epochs *with* mosaic, and the jump after it is reported on its
+    own (``closed_gain``), without deciding the status."""
     lengths = [len(c) for c in curves if c]
     if not lengths or min(lengths) < 5:
         return {"status": "unknown", "gain": None, "note": "too few epochs to judge convergence"}
