@@ -2,7 +2,8 @@
 
 Reads each training's ultralytics ``results.csv`` under ``RUN/runs/<setting>/<arm>/seed-N/``,
 so it also shows trainings in progress, epoch for epoch, to compare arms at equal budget
-spent before they finish (the compare report only covers finished trainings):
+spent before they finish (the compare report only covers finished trainings). A stage that
+is neither finished nor has its ``last.pt`` is left out: it will start over.
 
     python bench/val_curves.py outputs/compare-bench/run-50-60k-layout --every 10
 
@@ -13,9 +14,10 @@ value so far in the last row. Writes nothing.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
-from factory.compare.train import read_curve
+from factory.compare.train import read_curve, stage_is_kept
 
 
 def main() -> None:
@@ -27,6 +29,10 @@ def main() -> None:
     for run in args.runs:
         for path in sorted(run.glob("runs/*/*/seed-*/train/results.csv")):
             seed_dir = path.parents[1]
+            if not stage_is_kept(path.parent):
+                # e.g. copied back from a GPU machine without its last.pt: it starts over
+                print(f"skipped {path.parent}: no last.pt, so it starts over", file=sys.stderr)
+                continue
             name = f"{seed_dir.parent.name} {seed_dir.name} ({seed_dir.parents[1].name})"
             if len(args.runs) > 1:
                 name = f"{run.name}: {name}"

@@ -380,6 +380,30 @@ def test_epochs_saved_count_only_what_a_later_sitting_keeps(tmp_path):
     assert train_module.epochs_done(tmp_path) == 52
 
 
+def test_val_curves_script_leaves_out_stages_that_start_over(tmp_path, capsys, monkeypatch):
+    """bench/val_curves.py shows running trainings, but not a stale results.csv whose
+    training will start over (no last.pt, not finished), as the report does not."""
+    header = "epoch,metrics/mAP50(B),metrics/mAP50-95(B)\n"
+    for seed, keep in (("seed-0", True), ("seed-2", False)):
+        stage = tmp_path / "runs" / "setting" / "real" / seed / "train"
+        (stage / "weights").mkdir(parents=True)
+        (stage / "results.csv").write_text(header + "1,0.1,0.05\n2,0.2,0.10\n")
+        if keep:
+            (stage / "weights" / "last.pt").write_bytes(b"checkpoint")
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "val_curves.py"
+    spec = importlib.util.spec_from_file_location("val_curves", script)
+    val_curves = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(val_curves)
+    monkeypatch.setattr("sys.argv", ["val_curves.py", str(tmp_path), "--every", "1"])
+    val_curves.main()
+    printed = capsys.readouterr()
+    assert "real seed-0 (setting)" in printed.out and "seed-2" not in printed.out
+    assert "| 2 | 0.100 |" in printed.out
+    assert "seed-2/train: no last.pt, so it starts over" in printed.err
+
+
 def test_report_shows_how_tight_each_arms_boxes_are(real_and_synth, tmp_path, fake_training):
     real, synth = real_and_synth
     out = tmp_path / "run"

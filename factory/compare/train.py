@@ -322,9 +322,14 @@ def epochs_done(training_dir: Path) -> int:
     return sum(
         len(read_curve(path))
         for path in Path(training_dir).glob("*/results.csv")
-        if (path.parent / STAGE_DONE_FILE).is_file()
-        or (path.parent / "weights" / "last.pt").is_file()
+        if stage_is_kept(path.parent)
     )
+
+
+def stage_is_kept(stage_dir: Path) -> bool:
+    """Whether a later sitting keeps this stage's saved epochs: it finished, or it has the
+    ``last.pt`` to resume from."""
+    return (stage_dir / STAGE_DONE_FILE).is_file() or (stage_dir / "weights/last.pt").is_file()
 
 
 def train(spec: TrainSpec, *, deadline: float | None = None) -> dict:
