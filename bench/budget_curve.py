@@ -33,7 +33,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from factory.compare.stats import budget_convergence, convergence, mean_std
-from factory.compare.train import mosaic_closed_epochs
+from factory.compare.train import recorded_mosaic_closed
 
 REAL_ARM = "real"
 
@@ -126,11 +126,8 @@ def _setting_trainings(
 def _within_training(trainings: list[dict]) -> str:
     """The factory's within-training check, with the mosaic-off epochs kept apart (kept
     reports older than that judged them with the rest)."""
-    first = trainings[0]
-    closed = mosaic_closed_epochs(
-        first["train"].get("stages", []), first["spec"].get("hyperparameters", {})
-    )
-    return convergence([t["train"]["curve"] for t in trainings], mosaic_closed=closed)["status"]
+    curves = [t["train"]["curve"] for t in trainings]
+    return convergence(curves, mosaic_closed=recorded_mosaic_closed(trainings[0]))["status"]
 
 
 def _trainings_point(trainings: list[dict]) -> dict:

@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 
 from factory.compare.stats import convergence
-from factory.compare.train import mosaic_closed_epochs
+from factory.compare.train import recorded_mosaic_closed
 
 
 def rows(results: Path) -> list[str]:
@@ -29,10 +29,7 @@ def rows(results: Path) -> list[str]:
     out = []
     for (seen, arm), trainings in sorted(groups.items()):
         curves = [t["train"]["curve"] for t in trainings]
-        first = trainings[0]
-        closed = mosaic_closed_epochs(
-            first["train"].get("stages", []), first["spec"].get("hyperparameters", {})
-        )
+        closed = recorded_mosaic_closed(trainings[0])
         before, now = convergence(curves), convergence(curves, mosaic_closed=closed)
         jump = "-" if now.get("closed_gain") is None else f"{now['closed_gain']:+.3f}"
         out.append(

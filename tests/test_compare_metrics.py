@@ -295,8 +295,8 @@ def test_convergence():
 
 
 def test_convergence_keeps_the_mosaic_off_jump_apart():
-    """Val mAP that is flat with mosaic and jumps once mosaic closes (as in every kept DeepPCB
-    run) has levelled; the jump is reported on its own. A rise before it still counts."""
+    """Val mAP that is flat with mosaic and jumps once mosaic closes (as in the kept DeepPCB
+    runs at 240k) has levelled; the jump is reported on its own. A rise before it still counts."""
     flat_then_jump = [0.1, 0.3, 0.4] + [0.41] * 13 + [0.45, 0.47, 0.48, 0.48]
     curves = [[{"epoch": e, "map50_95": v} for e, v in enumerate(flat_then_jump, start=1)]]
     closed = [17, 18, 19, 20]

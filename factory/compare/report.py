@@ -27,7 +27,7 @@ from factory.compare.stats import (
     name_seeds,
     verdict,
 )
-from factory.compare.train import mosaic_closed_epochs
+from factory.compare.train import recorded_mosaic_closed
 from factory.errors import FactoryError
 from factory.io import write_json
 
@@ -280,7 +280,7 @@ def _setting_summary(key, arms, class_names, config, run_dir) -> dict:
             "best_val_map50_95": mean_std([r["train"]["best_val_map50_95"] for r in runs
                                            if r["train"].get("best_val_map50_95") is not None]),
             "convergence": convergence(
-                [r["train"]["curve"] for r in runs], mosaic_closed=_mosaic_closed(runs)
+                [r["train"]["curve"] for r in runs], mosaic_closed=recorded_mosaic_closed(runs[0])
             ),
             # Seed index -> epochs after which it was resumed; trainings recorded before
             # this was (2026-11-24) have no "resumed_after" and are left out.
@@ -337,16 +337,8 @@ def _setting_summary(key, arms, class_names, config, run_dir) -> dict:
         "arms": arm_out,
         "comparisons": comparisons,
         "curves": {arm: [r["train"]["curve"] for r in runs] for arm, runs in arms.items()},
-        "mosaic_closed": _mosaic_closed(next(iter(arms.values()))),
+        "mosaic_closed": recorded_mosaic_closed(first),
     }
-
-
-def _mosaic_closed(runs: list[dict]) -> list[int]:
-    """The epochs these trainings (one arm, or one setting: same schedule) ran without mosaic."""
-    first = runs[0]
-    return mosaic_closed_epochs(
-        first["train"].get("stages", []), first["spec"].get("hyperparameters", {})
-    )
 
 
 def _plots(run_dir: Path, out: dict, class_names: list[str], *, draw: bool = True) -> None:

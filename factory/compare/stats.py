@@ -181,11 +181,11 @@ def convergence(
         )
         after = [k for k in range(end, length) if epochs[k] in closed]
         closed_gain = float(mean[after].max() - mean[:end].max()) if after else None
-    if closed_gain is not None:
-        where += (
-            f"; the {len(after)} epochs after, with mosaic off as at the end of any budget, "
-            f"added {closed_gain:+.3f}"
-        )
+        if after:
+            where += (
+                f"; the {len(after)} epochs after, with mosaic off as at the end of any budget, "
+                f"added {closed_gain:+.3f}"
+            )
     if gain > tolerance:
         status, note = "climbing", f"val mAP50-95 still rose by {gain:.3f} {where}"
     else:

@@ -179,6 +179,14 @@ def mosaic_closed_epochs(stages: list[dict], hyperparameters: dict | None = None
     return closed
 
 
+def recorded_mosaic_closed(training: dict) -> list[int]:
+    """``mosaic_closed_epochs`` of a finished training as ``results.json`` records it (its
+    ``train`` stages and ``spec`` hyperparameters); arms of one setting share the schedule."""
+    return mosaic_closed_epochs(
+        training["train"].get("stages", []), training["spec"].get("hyperparameters", {})
+    )
+
+
 def run_ultralytics(model_source: str, arguments: dict, deadline: float | None = None) -> Path:
     """Train one stage; return ultralytics' save folder. Raises ``TrainingPaused`` after the
     first epoch that ends past ``deadline``. (Patched in tests.)"""
