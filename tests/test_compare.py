@@ -382,7 +382,9 @@ def test_epochs_saved_count_only_what_a_later_sitting_keeps(tmp_path):
 
 def test_val_curves_script_leaves_out_stages_that_start_over(tmp_path, capsys, monkeypatch):
     """bench/val_curves.py shows running trainings, but not a stale results.csv whose
-    training will start over (no last.pt, not finished), as the report does not."""
+    training will start over (no last.pt, not finished), as the report does not. A finished
+    training restored by bench/keep_run.py has no train/ folder: its curve comes from its
+    result.json."""
     header = "epoch,metrics/mAP50(B),metrics/mAP50-95(B)\n"
     for seed, keep in (("seed-0", True), ("seed-2", False)):
         stage = tmp_path / "runs" / "setting" / "real" / seed / "train"
@@ -390,6 +392,13 @@ def test_val_curves_script_leaves_out_stages_that_start_over(tmp_path, capsys, m
         (stage / "results.csv").write_text(header + "1,0.1,0.05\n2,0.2,0.10\n")
         if keep:
             (stage / "weights" / "last.pt").write_bytes(b"checkpoint")
+    restored = tmp_path / "runs" / "setting" / "real" / "seed-1"
+    restored.mkdir()
+    curve = [
+        {"epoch": 1, "map50": 0.3, "map50_95": 0.15},
+        {"epoch": 2, "map50": 0.4, "map50_95": 0.25},
+    ]
+    (restored / "result.json").write_text(json.dumps({"train": {"curve": curve}}))
     import importlib.util
 
     script = Path(__file__).resolve().parents[1] / "bench" / "val_curves.py"
@@ -400,7 +409,8 @@ def test_val_curves_script_leaves_out_stages_that_start_over(tmp_path, capsys, m
     val_curves.main()
     printed = capsys.readouterr()
     assert "real seed-0 (setting)" in printed.out and "seed-2" not in printed.out
-    assert "| 2 | 0.100 |" in printed.out
+    assert "real seed-1 (setting)" in printed.out
+    assert "| 2 | 0.100 | 0.250 |" in printed.out
     assert "seed-2/train: no last.pt, so it starts over" in printed.err
 
 
