@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
+import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from factory.cli import app
+from factory.compare import machine as machine_module
 from factory.compare import train as train_module
+from factory.compare.machine import describe_cpu
 from factory.compare.metrics import ImageDetections
 from factory.errors import FactoryError
 from tests.compare_helpers import make_fake_synth
@@ -274,6 +279,9 @@ def test_stop_after_pauses_and_the_same_command_resumes(
     # and every sitting: the paused one ran its first epoch on the CPU, the rest on "GPU 0"
     sittings = {(t["arm"]["name"], t["seed_index"]): t["train"]["sittings"]
                 for t in results["trainings"]}  # fmt: skip
+    # each sitting names the machine it ran on (CPU, logical CPUs, training packages)
+    for sitting in itertools.chain.from_iterable(sittings.values()):
+        assert sitting.pop("machine") == machine_module.machine()
     assert sittings[("real+synthetic", 0)] == [
         {"after_epoch": 0, "device": "cpu", "workers": 0, "stage": "train"},
         {"after_epoch": 1, "device": "0", "workers": 3, "stage": "train"},
@@ -354,9 +362,10 @@ def test_a_sitting_stopped_before_its_first_epoch_leaves_one_record(tmp_path):
     train_module.record_resume(tmp_path, cpu, saved=168)
     train_module.record_resume(tmp_path, cpu, saved=168)  # the first of these did no epoch
     assert train_module.resumed_after(tmp_path) == [168]
+    here = machine_module.machine()
     assert train_module.sittings(tmp_path) == [
         {"after_epoch": 0, "device": "0", "workers": 6},
-        {"after_epoch": 168, "device": "cpu", "workers": 0},
+        {"after_epoch": 168, "device": "cpu", "workers": 0, "machine": here},
     ]
     train_module.record_resume(tmp_path, SimpleNamespace(device="0", workers=2), saved=200)
     assert train_module.resumed_after(tmp_path) == [168, 200]
@@ -412,6 +421,75 @@ def test_val_curves_script_leaves_out_stages_that_start_over(tmp_path, capsys, m
     assert "real seed-1 (setting)" in printed.out
     assert "| 2 | 0.100 | 0.250 |" in printed.out
     assert "seed-2/train: no last.pt, so it starts over" in printed.err
+
+
+def test_cpu_model_reads_the_model_name_and_describes_it(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9B14\n")
+    assert machine_module.cpu_model(cpuinfo) == "AMD EPYC 9B14"
+    described = describe_cpu({"cpu": "AMD EPYC 9B14", "logical_cpus": 2})
+    assert described == "AMD EPYC 9B14 (2 logical CPUs)"
+    assert machine_module.machine()["logical_cpus"] == os.cpu_count()
+
+
+def test_report_names_the_cpus_latency_was_timed_on(
+    real_and_synth, tmp_path, fake_training, monkeypatch
+):
+    """Latency timed on two CPUs is flagged as not comparable; timings from before the CPU
+    was recorded (no ``cpu``) are left out of the note."""
+    from factory.compare import evaluate
+
+    cpus = iter(["CPU A", "CPU B", None, "CPU A"])
+
+    def latency(weights, images, imgsz):
+        cpu = next(cpus)
+        return {"median_ms": 1.0, **({"cpu": cpu, "logical_cpus": 2} if cpu else {})}
+
+    monkeypatch.setattr(evaluate, "cpu_latency", latency)
+    real, synth = real_and_synth
+    out = tmp_path / "run"
+    assert invoke(*two_seed_args(real, synth, out)).exit_code == 0
+    report = " ".join((out / "report.md").read_text().split())
+    assert (
+        "CPU ms/img was timed on more than one CPU (CPU A (2 logical CPUs); CPU B (2 logical "
+        "CPUs)): compare it only between trainings timed on the same one" in report
+    )
+
+
+def test_sitting_repeat_script_compares_a_restarted_sitting_with_the_lost_one(
+    tmp_path, capsys, monkeypatch
+):
+    """bench/sitting_repeat.py: a sitting that started over is compared epoch by epoch with
+    the earlier one, whatever order the side-by-side trainings printed their lines in; a
+    resumed sitting (later epochs only) shares no epoch with it."""
+    log = tmp_path / "run.log"
+    log.write_text(
+        "compare: run folder: out/run\n"
+        "  epoch 1/9: val mAP50-95 0.000\n  epoch 1/9: val mAP50-95 0.010\n"
+        "  epoch 2/9: val mAP50-95 0.120\n  epoch 2/9: val mAP50-95 0.050\n"
+        "  epoch 3/9: val mAP50-95 0.200\n  epoch 3/9: val mAP50-95 0.100\n"
+        "compare: run folder: out/run\n"
+        "  epoch 1/9: val mAP50-95 0.010\n  epoch 1/9: val mAP50-95 0.000\n"
+        "  epoch 2/9: val mAP50-95 0.050\n  epoch 2/9: val mAP50-95 0.120\n"
+        "  epoch 3/9: val mAP50-95 0.100\n  epoch 3/9: val mAP50-95 0.210\n"
+        "  epoch 4/9: val mAP50-95 0.300\n  epoch 4/9: val mAP50-95 0.150\n"
+        "compare: run folder: out/run\n"
+        "  epoch 5/9: val mAP50-95 0.310\n  epoch 5/9: val mAP50-95 0.160\n"
+    )
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "bench" / "sitting_repeat.py"
+    spec = importlib.util.spec_from_file_location("sitting_repeat", script)
+    sitting_repeat = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "sitting_repeat", sitting_repeat)  # for its dataclasses
+    spec.loader.exec_module(sitting_repeat)
+    monkeypatch.setattr("sys.argv", ["sitting_repeat.py", str(log)])
+    sitting_repeat.main()
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[1:] == [
+        "sitting 2 against sitting 1: 2 of 3 shared epochs printed the same figures; "
+        "first different at epoch 3"
+    ]
 
 
 def test_report_shows_how_tight_each_arms_boxes_are(real_and_synth, tmp_path, fake_training):
@@ -789,6 +867,9 @@ def test_tiny_end_to_end_with_real_training(real_and_synth, tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert results["trainings_finished"] == results["trainings_planned"] == 4
     assert results["versions"]["ultralytics"]
+    assert results["versions"]["logical_cpus"] == os.cpu_count()
+    timed_on = f"CPU ms/img was timed on {describe_cpu(machine_module.machine())}, batch 1."
+    assert timed_on in " ".join((out / "report.md").read_text().split())
     assert results["config"]["training"]["images_seen"] == 16
     setting = results["settings"][0]
     assert setting["budget"] == {"epochs": 1, "epoch_size": 16, "batch": 8, "images_seen": 16,
@@ -800,6 +881,7 @@ def test_tiny_end_to_end_with_real_training(real_and_synth, tmp_path):
         assert set(data["per_class"]) == {"particle", "scratch", "stain"}
         assert data["params"] > 1_000_000  # yolov8n: about 3 M
         assert data["cpu_latency_ms"]["mean"] > 0
+        assert data["latency_cpus"] == [describe_cpu(machine_module.machine())]
         assert len(setting["curves"][arm]) == 2 and len(setting["curves"][arm][0]) == 1
     comparison = setting["comparisons"][0]
     assert comparison["arm"] == "real+synthetic" and len(comparison["seed_differences"]) == 2
@@ -870,6 +952,9 @@ def test_real_training_paused_by_stop_after_resumes_from_last_pt(
     assert [p["epoch"] for p in curve] == [1, 2, 3]
     assert results["trainings"][0]["train"]["resumed_after"] == [1]
     assert (results["trainings"][0]["device"], results["trainings"][0]["workers"]) == ("cpu", 0)
+    # the first sitting is the unrecorded one (no machine); the resuming one names this machine
+    last_sitting = results["trainings"][0]["train"]["sittings"][-1]
+    assert last_sitting.pop("machine") == machine_module.machine()
     assert results["trainings"][0]["train"]["sittings"] == [
         {"after_epoch": 0, "device": "0", "workers": 2, "stage": "train"},
         {"after_epoch": 1, "device": "cpu", "workers": 0, "stage": "train"},

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from factory.compare.machine import machine
 from factory.compare.metrics import ImageDetections
 from factory.dataset import ImageRecord
 
@@ -147,6 +148,7 @@ def cpu_latency(weights: Path, images: list[Path], imgsz: int, warmup: int = 2) 
         "mean_ms": statistics.fmean(times),
         "images": len(times),
         "torch_threads": torch.get_num_threads(),
+        **{key: value for key, value in machine().items() if key in ("cpu", "logical_cpus")},
     }
 
 

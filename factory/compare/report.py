@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import platform
 import sys
 from collections import defaultdict
@@ -17,6 +18,7 @@ from pathlib import Path
 from factory.compare import plots
 from factory.compare.arms import REAL_ARM
 from factory.compare.evaluate import load_detections
+from factory.compare.machine import cpu_model, describe_cpu
 from factory.compare.metrics import build_match_table, loss_diagnosis, map75
 from factory.compare.stats import (
     LEVELLED_TOLERANCE,
@@ -51,12 +53,18 @@ PACKAGES = (
     "torchvision",
     "numpy",
     "opencv-python",
+    "albumentations",
     "matplotlib",
 )
 
 
 def package_versions() -> dict:
-    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
+    versions = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+    }
     for name in PACKAGES:
         try:
             versions[name] = metadata.version(name)
@@ -275,6 +283,9 @@ def _setting_summary(key, arms, class_names, config, run_dir) -> dict:
             "checkpoint_mb": runs[0]["size"]["checkpoint_mb"],
             "cpu_latency_ms": mean_std([r["latency_cpu"]["median_ms"] for r in runs
                                         if r["latency_cpu"].get("median_ms") is not None]),
+            # What the latency was timed on (not recorded before 2026-12-05).
+            "latency_cpus": sorted({describe_cpu(r["latency_cpu"]) for r in runs
+                                    if r["latency_cpu"].get("cpu")}),
             "train_seconds": mean_std([r["train"]["train_seconds"] for r in runs]),
             "best_epoch": [r["train"]["best_epoch"] for r in runs],
             "best_val_map50_95": mean_std([r["train"]["best_val_map50_95"] for r in runs
@@ -638,6 +649,15 @@ def _render_setting(setting: dict, class_names: list[str]) -> list[str]:
             f"{', '.join(str(e) for e in data['best_epoch'])} | {data['convergence']['status']} |"
         )
     lines.append("")
+    timed_on = sorted({cpu for data in setting["arms"].values()
+                       for cpu in data.get("latency_cpus", [])})  # fmt: skip
+    if len(timed_on) == 1:
+        lines.append(f"- CPU ms/img was timed on {timed_on[0]}, batch 1.")
+    elif timed_on:
+        lines.append(
+            f"- CPU ms/img was timed on more than one CPU ({'; '.join(timed_on)}): compare it "
+            "only between trainings timed on the same one (`latency_cpu` in results.json)."
+        )
     parallel = max(data.get("parallel", 1) for data in setting["arms"].values())
     if parallel > 1:
         lines.append(

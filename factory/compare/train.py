@@ -26,6 +26,7 @@ from pathlib import Path
 import yaml
 
 from factory.compare.budget import Budget
+from factory.compare.machine import machine
 from factory.errors import FactoryError
 
 MAP50_COLUMN = "metrics/mAP50(B)"
@@ -288,14 +289,19 @@ STAGE_DONE_FILE = "stage_done.json"  # written when a stage has trained all its 
 
 def sittings(stage_dir: Path) -> list[dict]:
     """Where each sitting of one stage ran, first to last: ``{"after_epoch", "device",
-    "workers"}``, the first with ``after_epoch`` 0. Stages trained before this was recorded
-    (2026-12-04) have none."""
+    "workers", "machine"}``, the first with ``after_epoch`` 0. Stages trained before this was
+    recorded (2026-12-04) have none, and sittings before 2026-12-05 no ``machine``."""
     path = Path(stage_dir) / SITTINGS_FILE
     return json.loads(path.read_text()) if path.is_file() else []
 
 
 def _sitting(spec: TrainSpec, after_epoch: int) -> dict:
-    return {"after_epoch": after_epoch, "device": spec.device, "workers": spec.workers}
+    return {
+        "after_epoch": after_epoch,
+        "device": spec.device,
+        "workers": spec.workers,
+        "machine": machine(),
+    }
 
 
 def _unrecorded_sittings(stage_dir: Path, resumes: list[int]) -> list[dict]:
