@@ -429,6 +429,7 @@ def test_cpu_model_reads_the_model_name_and_describes_it(tmp_path):
     assert machine_module.cpu_model(cpuinfo) == "AMD EPYC 9B14"
     described = describe_cpu({"cpu": "AMD EPYC 9B14", "logical_cpus": 2})
     assert described == "AMD EPYC 9B14 (2 logical CPUs)"
+    assert describe_cpu({"cpu": "M1", "logical_cpus": 1}) == "M1 (1 logical CPU)"
     assert machine_module.machine()["logical_cpus"] == os.cpu_count()
 
 

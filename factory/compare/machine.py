@@ -2,10 +2,9 @@
 
 CPU latency means little without the CPU it was timed on, and a training that starts over on
 a new machine may or may not repeat the lost one (both have happened); without a record of
-the machines nobody can say why. So
-each training sitting records the CPU model, the logical CPUs (they set ultralytics' CPU
-threads) and the versions of the packages that decide the numbers; each latency timing
-records the CPU.
+the machines nobody can say why. So each training sitting records the CPU model, the
+logical CPUs (they set ultralytics' CPU threads) and the versions of the packages that
+decide the numbers; each latency timing records the CPU.
 """
 
 from __future__ import annotations
@@ -54,4 +53,6 @@ def describe_cpu(record: dict) -> str:
     """``AMD EPYC (2 logical CPUs)`` from a ``machine()`` or latency record."""
     name = record.get("cpu") or "an unnamed CPU"
     cpus = record.get("logical_cpus")
-    return f"{name} ({cpus} logical CPUs)" if cpus else name
+    if not cpus:
+        return name
+    return f"{name} ({cpus} logical CPU{'s' if cpus != 1 else ''})"
