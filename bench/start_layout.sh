@@ -72,6 +72,18 @@ SOURCE=$W/views/real-$real
     --per-class 100 --max-synthetic-ratio 3 --box-margin-scaling "$margins"
 $inputs_only && exit 0
 
+# A training repeats the kept ones only with the same training packages (and a like CPU):
+# say so up front when this machine's versions differ from those the kept run reported.
+[ -f $KEPT/results.json ] && python - "$KEPT/results.json" <<'PY'
+import json, sys
+from factory.compare.machine import machine
+kept = json.load(open(sys.argv[1])).get("versions", {})
+here = machine()
+changed = [f"{k} {kept[k]} -> {here[k]}" for k in here if k in kept and kept[k] != here[k]]
+if changed:
+    print(f"note: this machine differs from the kept run's report ({'; '.join(changed)}):"
+          " its trainings may not repeat the kept ones epoch for epoch")
+PY
 arm_options=() skip_options=()
 for arm in ${arms//,/ }; do
     arm_options+=(--arm "$arm")
