@@ -44,7 +44,7 @@ class Overlap:
     first_different: int | None
 
 
-def _training_headers(lines: list[str], start: int) -> str:
+def _training_header(lines: list[str], start: int) -> str:
     """One ``compare: training ...`` message, which the console wraps over two lines."""
     text = lines[start]
     for following in lines[start + 1 : start + 3]:
@@ -64,7 +64,7 @@ def read_sittings(text: str) -> list[Sitting]:
         if not sittings:
             continue
         if line.startswith(TRAINING_START):
-            header = _training_headers(lines, index)
+            header = _training_header(lines, index)
             match = TRAINING_LINE.match(header)
             if match:
                 sittings[-1].trainings.add(match.group(1))

@@ -462,20 +462,33 @@ def test_sitting_repeat_script_compares_a_restarted_sitting_with_the_lost_one(
 ):
     """bench/sitting_repeat.py: a sitting that started over is compared epoch by epoch with
     the earlier one, whatever order the side-by-side trainings printed their lines in; a
-    resumed sitting (later epochs only) shares no epoch with it."""
+    resumed sitting is no repeat, even where its epochs overlap (a pause after different
+    epochs per arm), and neither is a sitting of other trainings."""
+    start = "compare: training s / real / seed 0 (9 images seen,\n9 epochs of 1) [2 at once]\n"
+    resume = (
+        "compare: training s / real / seed 0 (9 images seen,\n"
+        "9 epochs of 1, resuming after epoch 3 of 9) [2 at once]\n"
+    )
+    other = "compare: training s / real / seed 1 (9 images seen,\n9 epochs of 1) [2 at once]\n"
     log = tmp_path / "run.log"
     log.write_text(
         "compare: run folder: out/run\n"
-        "  epoch 1/9: val mAP50-95 0.000\n  epoch 1/9: val mAP50-95 0.010\n"
+        + start
+        + "  epoch 1/9: val mAP50-95 0.000\n  epoch 1/9: val mAP50-95 0.010\n"
         "  epoch 2/9: val mAP50-95 0.120\n  epoch 2/9: val mAP50-95 0.050\n"
         "  epoch 3/9: val mAP50-95 0.200\n  epoch 3/9: val mAP50-95 0.100\n"
         "compare: run folder: out/run\n"
-        "  epoch 1/9: val mAP50-95 0.010\n  epoch 1/9: val mAP50-95 0.000\n"
+        + start
+        + "  epoch 1/9: val mAP50-95 0.010\n  epoch 1/9: val mAP50-95 0.000\n"
         "  epoch 2/9: val mAP50-95 0.050\n  epoch 2/9: val mAP50-95 0.120\n"
         "  epoch 3/9: val mAP50-95 0.100\n  epoch 3/9: val mAP50-95 0.210\n"
         "  epoch 4/9: val mAP50-95 0.300\n  epoch 4/9: val mAP50-95 0.150\n"
         "compare: run folder: out/run\n"
-        "  epoch 5/9: val mAP50-95 0.310\n  epoch 5/9: val mAP50-95 0.160\n"
+        + resume
+        + "  epoch 4/9: val mAP50-95 0.900\n  epoch 5/9: val mAP50-95 0.310\n"
+        "compare: run folder: out/run\n"
+        + other
+        + "  epoch 1/9: val mAP50-95 0.500\n  epoch 1/9: val mAP50-95 0.600\n"
     )
     import importlib.util
 

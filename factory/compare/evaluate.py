@@ -8,13 +8,14 @@ is what lets ``--report-only`` recompute everything without a model.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
 
-from factory.compare.machine import machine
+from factory.compare.machine import cpu_model
 from factory.compare.metrics import ImageDetections
 from factory.dataset import ImageRecord
 
@@ -148,7 +149,8 @@ def cpu_latency(weights: Path, images: list[Path], imgsz: int, warmup: int = 2) 
         "mean_ms": statistics.fmean(times),
         "images": len(times),
         "torch_threads": torch.get_num_threads(),
-        **{key: value for key, value in machine().items() if key in ("cpu", "logical_cpus")},
+        "cpu": cpu_model(),
+        "logical_cpus": os.cpu_count(),
     }
 
 

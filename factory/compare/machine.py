@@ -33,7 +33,8 @@ def cpu_model(cpuinfo: Path = CPUINFO) -> str | None:
     return platform.processor() or None
 
 
-def _version(package: str) -> str | None:
+def package_version(package: str) -> str | None:
+    """The installed version of ``package``, or None where it is not installed."""
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
@@ -45,7 +46,7 @@ def machine() -> dict:
     return {
         "cpu": cpu_model(),
         "logical_cpus": os.cpu_count(),
-        **{package: _version(package) for package in TRAINING_PACKAGES},
+        **{package: package_version(package) for package in TRAINING_PACKAGES},
     }
 
 

@@ -12,13 +12,12 @@ import os
 import platform
 import sys
 from collections import defaultdict
-from importlib import metadata
 from pathlib import Path
 
 from factory.compare import plots
 from factory.compare.arms import REAL_ARM
 from factory.compare.evaluate import load_detections
-from factory.compare.machine import cpu_model, describe_cpu
+from factory.compare.machine import cpu_model, describe_cpu, package_version
 from factory.compare.metrics import build_match_table, loss_diagnosis, map75
 from factory.compare.stats import (
     LEVELLED_TOLERANCE,
@@ -66,10 +65,7 @@ def package_versions() -> dict:
         "logical_cpus": os.cpu_count(),
     }
     for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
+        versions[name] = package_version(name)
     return versions
 
 
