@@ -9,8 +9,10 @@ of the sitting together) and the first epoch that did not:
 
     python bench/sitting_repeat.py bench/results/compare_deeppcb_run-50-240k-layout-real-checked_real-s1.log
 
-The lines of the trainings that run side by side do not name their arm, so an epoch counts
-as the same when the sitting printed the same multiset of figures for it.
+Since 2026-12-05 each epoch line names its training ("  epoch 87/240: val mAP50-95 0.436
+[setting / arm / seed 1; ...]"), and an epoch counts as the same when every training printed
+the same figure. Older lines of trainings side by side do not name their arm; there an epoch
+counts as the same when the sitting printed the same multiset of figures for it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 SITTING_START = "compare: run folder:"
 TRAINING_START = "compare: training "
 TRAINING_LINE = re.compile(r"compare: training (.+?) \(\d+ images seen")
-EPOCH_LINE = re.compile(r"epoch (\d+)/\d+: val mAP50-95 ([0-9.]+)")
+EPOCH_LINE = re.compile(r"epoch (\d+)/\d+: val mAP50-95 ([0-9.]+)(?:  \[([^;\]]+))?")
 
 
 @dataclass
@@ -32,7 +34,10 @@ class Sitting:
     number: int  # 1-based, in log order
     trainings: set[str] = field(default_factory=set)  # "setting / arm / seed k"
     resumes: bool = False  # some training went on from a last.pt instead of epoch 0
-    values_by_epoch: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    # epoch -> (training, figure) per line; the training is None in lines that do not name it
+    values_by_epoch: dict[int, list[tuple[str | None, str]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
 
 
 @dataclass(frozen=True)
@@ -72,7 +77,9 @@ def read_sittings(text: str) -> list[Sitting]:
             continue
         match = EPOCH_LINE.search(line)
         if match:
-            sittings[-1].values_by_epoch[int(match.group(1))].append(match.group(2))
+            named = match.group(3)
+            training = named if named and " / seed " in named else None  # not "1m44s an epoch"
+            sittings[-1].values_by_epoch[int(match.group(1))].append((training, match.group(2)))
     return [s for s in sittings if s.values_by_epoch]
 
 
@@ -93,7 +100,7 @@ def overlaps(sittings: list[Sitting]) -> list[Overlap]:
             differing = [
                 epoch
                 for epoch in common
-                if sorted(earlier.values_by_epoch[epoch]) != sorted(later.values_by_epoch[epoch])
+                if not same_figures(earlier.values_by_epoch[epoch], later.values_by_epoch[epoch])
             ]
             found.append(
                 Overlap(
@@ -105,6 +112,13 @@ def overlaps(sittings: list[Sitting]) -> list[Overlap]:
                 )
             )
     return found
+
+
+def same_figures(a: list[tuple[str | None, str]], b: list[tuple[str | None, str]]) -> bool:
+    """Training by training where both name them, else as multisets of figures."""
+    if all(training for training, _ in a + b):
+        return sorted(a) == sorted(b)
+    return sorted(value for _, value in a) == sorted(value for _, value in b)
 
 
 def describe(overlap: Overlap) -> str:

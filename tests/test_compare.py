@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -51,9 +52,11 @@ class FakeTrainer:
         self.pause_from_call = 1
         self.on_pause = None
 
-    def __call__(self, model_source: str, arguments: dict, deadline=None) -> Path:
+    def __call__(self, model_source: str, arguments: dict, deadline=None, label="") -> Path:
         lines = Path(yaml_train(arguments["data"])).read_text().split()
-        self.calls.append({"model": model_source, "arguments": arguments, "train_list": lines})
+        self.calls.append(
+            {"model": model_source, "arguments": arguments, "train_list": lines, "label": label}
+        )
         save_dir = Path(arguments["project"]) / arguments["name"]
         (save_dir / "weights").mkdir(parents=True, exist_ok=True)
         (save_dir / "weights" / "best.pt").write_bytes(b"fake")
@@ -63,11 +66,13 @@ class FakeTrainer:
         (save_dir / "results.csv").write_text("epoch,metrics/mAP50(B),metrics/mAP50-95(B)\n")
         return self._epochs(save_dir, state, 1, deadline)
 
-    def resume(self, last_weights: Path, deadline=None, overrides=None) -> Path:
+    def resume(self, last_weights: Path, deadline=None, overrides=None, label="") -> Path:
         save_dir = Path(last_weights).parent.parent
         state = json.loads(Path(last_weights).read_text())
         done = len((save_dir / "results.csv").read_text().splitlines()) - 1
-        self.resumed.append({"folder": save_dir, "epochs_done": done, "overrides": overrides})
+        self.resumed.append(
+            {"folder": save_dir, "epochs_done": done, "overrides": overrides, "label": label}
+        )
         return self._epochs(save_dir, state, done + 1, deadline)
 
     def _epochs(self, save_dir: Path, state: dict, first: int, deadline) -> Path:
@@ -263,7 +268,10 @@ def test_stop_after_pauses_and_the_same_command_resumes(
     assert f"resuming after epoch 1 of {epochs})" in " ".join(result.output.split())
     assert [r["epochs_done"] for r in fake_training.resumed] == [1]
     assert fake_training.resumed[0]["overrides"] == {"device": "0", "workers": 3}
+    assert fake_training.resumed[0]["label"] == name  # its epoch lines say which it is
     assert len(fake_training.calls) == 4
+    labels = [c["label"] for c in fake_training.calls]
+    assert labels[1] == name and len(set(labels)) == 4  # one label per training
     results = json.loads((out / "results.json").read_text())
     assert results["trainings_finished"] == 4 and not results["trainings_missing"]
     for training in results["trainings"]:
@@ -341,6 +349,23 @@ def test_learning_curve_skips_a_row_cut_short(tmp_path):
         "  epoch,  metrics/mAP50(B),  metrics/mAP50-95(B)\n1,0.2,0.1\n2,0.3\n"  # killed mid-row
     )
     assert train_module.read_curve(results_csv) == [{"epoch": 1, "map50": 0.2, "map50_95": 0.1}]
+
+
+def test_epoch_lines_name_their_training_and_the_time_left():
+    line = train_module.epoch_line
+    assert line(87, 240, 0.4361, "s / real / seed 1", 104.4) == (
+        "  epoch 87/240: val mAP50-95 0.436  [s / real / seed 1; 1m44s an epoch, 4h26m13s left]"
+    )
+    assert line(240, 240, 0.5, "s / real / seed 1", 104.0).endswith("; 1m44s an epoch]")
+    assert line(1, 9, None) == "  epoch 1/9: val mAP50-95 n/a"  # unlabelled, not yet timed
+    # the mean over this sitting's epochs; the setup before the first one does not count
+    clock = train_module.EpochClock()
+    assert clock.stop(5.0) is None  # an epoch end without a start (ultralytics' final val)
+    clock.start(10.0)
+    assert clock.stop(110.0) == 100.0
+    assert clock.stop(500.0) == 100.0  # no start in between: nothing recorded
+    clock.start(500.0)
+    assert clock.stop(620.0) == 110.0
 
 
 def test_pause_is_due_only_past_the_deadline_with_epochs_left():
@@ -490,6 +515,20 @@ def test_sitting_repeat_script_compares_a_restarted_sitting_with_the_lost_one(
         + other
         + "  epoch 1/9: val mAP50-95 0.500\n  epoch 1/9: val mAP50-95 0.600\n"
     )
+
+    # Lines that name their training: figures swapped between the arms are not a repeat.
+    def named(arm: str, epoch: int, value: str) -> str:
+        return f"  epoch {epoch}/9: val mAP50-95 {value}  [s / {arm} / seed 2; 1m0s an epoch]\n"
+
+    seed2 = "compare: training s / real / seed 2 (9 images seen,\n9 epochs of 1) [2 at once]\n"
+    for first, second in (("0.100", "0.200"), ("0.100", "0.200"), ("0.200", "0.100")):
+        log.write_text(
+            log.read_text()
+            + "compare: run folder: out/run\n"
+            + seed2
+            + named("real", 1, "0.050") + named("real+checked", 1, "0.050")
+            + named("real", 2, first) + named("real+checked", 2, second)
+        )  # fmt: skip
     import importlib.util
 
     script = Path(__file__).resolve().parents[1] / "bench" / "sitting_repeat.py"
@@ -502,7 +541,12 @@ def test_sitting_repeat_script_compares_a_restarted_sitting_with_the_lost_one(
     printed = capsys.readouterr().out.splitlines()
     assert printed[1:] == [
         "sitting 2 against sitting 1: 2 of 3 shared epochs printed the same figures; "
-        "first different at epoch 3"
+        "first different at epoch 3",
+        "sitting 6 against sitting 5: 2 of 2 shared epochs printed the same figures",
+        "sitting 7 against sitting 5: 1 of 2 shared epochs printed the same figures; "
+        "first different at epoch 2",
+        "sitting 7 against sitting 6: 1 of 2 shared epochs printed the same figures; "
+        "first different at epoch 2",
     ]
 
 
@@ -958,8 +1002,15 @@ def test_real_training_paused_by_stop_after_resumes_from_last_pt(
     (stage / "args.yaml").write_text(
         args_yaml.replace("device: cpu\n", "device: '0'\n").replace("workers: 0\n", "workers: 2\n")
     )
+    monkeypatch.setenv("FACTORY_NO_PROGRESS", "0")  # to see the epoch lines
     result = invoke(*args)
     assert result.exit_code == 0, result.output
+    # each epoch line names its training and, timed on this sitting, what is left of it
+    lines = re.findall(r"epoch (\d)/3: val mAP50-95 [0-9.]+  \[(.+?)\]", result.output)
+    assert [epoch for epoch, _ in lines] == ["2", "3"], result.output
+    assert lines[0][1].startswith("real-all_ratio-all_img-32 / real / seed 0; ")
+    assert re.fullmatch(r".+; \S+ an epoch, \S+ left", lines[0][1])
+    assert re.fullmatch(r".+; \S+ an epoch", lines[1][1])  # nothing left after the last
     results = json.loads((out / "results.json").read_text())
     assert results["trainings_finished"] == 1
     curve = results["trainings"][0]["train"]["curve"]
@@ -996,6 +1047,9 @@ def test_fine_tune_with_frozen_then_unfrozen_stages(real_and_synth, tmp_path, fa
         assert unfrozen["model"] == str(
             Path(frozen["arguments"]["project"]) / "frozen/weights/last.pt"
         )
+        # each stage counts its own epochs, so its lines name the stage
+        assert frozen["label"].endswith(" / seed 0 / frozen stage")
+        assert unfrozen["label"] == frozen["label"].replace("frozen stage", "unfrozen stage")
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     curve = results["trainings"][0]["train"]["curve"]
     assert [p["epoch"] for p in curve] == list(range(1, 11))  # both stages, one curve

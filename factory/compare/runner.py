@@ -280,7 +280,7 @@ def run_compare(
     now = [job for job in jobs if job[4] in selected and job[1].name in chosen]
     for setting, arm, budget, data_yaml, index in now:
         folder = training_folder(run_dir, setting.key, arm.name, index)
-        spec = _train_spec(options, setting, budget, data_yaml, folder, index, device)
+        spec = _train_spec(options, setting, budget, data_yaml, folder, index, device, arm.name)
         spec_record = _spec_record(spec, data_yaml)
         if not _finished(folder, spec_record, data_yaml):
             pending.append((spec, spec_record, setting, arm, index, folder))
@@ -294,7 +294,7 @@ def run_compare(
         for spec, spec_record, setting, arm, index, folder in pending:
             resumed = _resume_note(folder, spec_record, spec.budget.epochs)
             message = (
-                f"compare: training {setting.key} / {arm.name} / seed {index} "
+                f"compare: training {spec.label} "
                 f"({spec.budget.images_seen} images seen, {spec.budget.epochs} epochs of "
                 f"{spec.budget.epoch_size}{resumed})"
             )
@@ -421,7 +421,7 @@ def _test_yaml(dataset: Dataset, run_dir: Path) -> Path:
     return path
 
 
-def _train_spec(options, setting, budget, data_yaml, folder, index, device):
+def _train_spec(options, setting, budget, data_yaml, folder, index, device, arm_name=""):
     from factory.compare.train import TrainSpec
 
     freeze_epochs = round(budget.epochs * options.freeze_fraction) if options.freeze else 0
@@ -437,7 +437,13 @@ def _train_spec(options, setting, budget, data_yaml, folder, index, device):
         freeze=options.freeze,
         freeze_epochs=freeze_epochs,
         hyperparameters=dict(options.hyperparameters),
+        label=training_name(setting.key, arm_name, index),
     )
+
+
+def training_name(setting_key: str, arm_name: str, seed_index: int) -> str:
+    """How messages name one training: ``real-50_ratio-1_img-320 / real / seed 1``."""
+    return f"{setting_key} / {arm_name} / seed {seed_index}"
 
 
 def _spec_record(spec, data_yaml: Path) -> dict:
@@ -496,7 +502,7 @@ def _train_and_evaluate(
     from factory.compare.metrics import build_match_table, detection_metrics
     from factory.compare.train import TrainingPaused, train
 
-    name = f"{setting.key} / {arm.name} / seed {index}"
+    name = training_name(setting.key, arm.name, index)
     if deadline is not None and _now() >= deadline:  # do not start (or resume) a training
         done = epochs_saved(folder, spec_record)
         return {"name": name, "epochs_done": done, "epochs": spec.budget.epochs}

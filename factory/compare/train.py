@@ -102,6 +102,9 @@ class TrainSpec:
     freeze: int = 0  # freeze the first N layers for `freeze_epochs`, then train all
     freeze_epochs: int = 0
     hyperparameters: dict = field(default_factory=dict)
+    # How the progress lines name this training ("setting / arm / seed k"); not part of
+    # what defines it, so it is left out of spec.json.
+    label: str = ""
 
     def stages(self) -> list[tuple[str, int, int | None]]:
         """``(name, epochs, freeze)`` per ultralytics run."""
@@ -188,20 +191,26 @@ def recorded_mosaic_closed(training: dict) -> list[int]:
     )
 
 
-def run_ultralytics(model_source: str, arguments: dict, deadline: float | None = None) -> Path:
+def run_ultralytics(
+    model_source: str, arguments: dict, deadline: float | None = None, label: str = ""
+) -> Path:
     """Train one stage; return ultralytics' save folder. Raises ``TrainingPaused`` after the
-    first epoch that ends past ``deadline``. (Patched in tests.)"""
+    first epoch that ends past ``deadline``; ``label`` names the training in the progress
+    lines. (Patched in tests.)"""
     prepare_ultralytics()
     from ultralytics import YOLO
 
     model = YOLO(model_source)
-    _add_callbacks(model, deadline)
+    _add_callbacks(model, deadline, label)
     model.train(**arguments)
     return Path(model.trainer.save_dir)
 
 
 def resume_ultralytics(
-    last_weights: Path, deadline: float | None = None, overrides: dict | None = None
+    last_weights: Path,
+    deadline: float | None = None,
+    overrides: dict | None = None,
+    label: str = "",
 ) -> Path:
     """Resume an interrupted stage from its ``last.pt``, like ``run_ultralytics``.
 
@@ -211,13 +220,18 @@ def resume_ultralytics(
     from ultralytics import YOLO
 
     model = YOLO(str(last_weights))
-    _add_callbacks(model, deadline)
+    _add_callbacks(model, deadline, label)
     model.train(resume=True, **(overrides or {}))
     return Path(model.trainer.save_dir)
 
 
-def _add_callbacks(model, deadline: float | None) -> None:
-    model.add_callback("on_fit_epoch_end", _print_epoch)
+def _add_callbacks(model, deadline: float | None, label: str = "") -> None:
+    clock = EpochClock()
+    model.add_callback("on_train_epoch_start", lambda trainer: clock.start(time.monotonic()))
+    model.add_callback(
+        "on_fit_epoch_end",
+        lambda trainer: _print_epoch(trainer, label, clock.stop(time.monotonic())),
+    )
 
     def pause_if_due(trainer) -> None:
         # on_fit_epoch_end runs after ultralytics saved last.pt (with the optimizer state), so
@@ -235,20 +249,52 @@ def _add_callbacks(model, deadline: float | None) -> None:
     model.add_callback("on_fit_epoch_end", pause_if_due)
 
 
-def _print_epoch(trainer) -> None:
+class EpochClock:
+    """Seconds per epoch (training and validation) over this sitting's epochs: setup before
+    the first epoch does not count, and a resumed training is timed on this machine."""
+
+    def __init__(self) -> None:
+        self.started: float | None = None
+        self.durations: list[float] = []
+
+    def start(self, now: float) -> None:
+        self.started = now
+
+    def stop(self, now: float) -> float | None:
+        """Record the epoch that ends ``now``; the mean seconds per epoch so far."""
+        if self.started is not None:
+            self.durations.append(now - self.started)
+            self.started = None
+        return sum(self.durations) / len(self.durations) if self.durations else None
+
+
+def epoch_line(
+    epoch: int, epochs: int, value: float | None, label: str = "", seconds: float | None = None
+) -> str:
+    """``  epoch 87/240: val mAP50-95 0.436  [real / seed 1; 1m44s an epoch, 4h27m left]``:
+    side by side (``--parallel``) the lines must say which training they are from."""
+    from factory.compare.options import format_duration
+
+    shown = f"{value:.3f}" if isinstance(value, int | float) else "n/a"
+    line = f"  epoch {epoch}/{epochs}: val mAP50-95 {shown}"
+    notes = [label] if label else []
+    if seconds is not None:
+        left = f", {format_duration(seconds * (epochs - epoch))} left" if epoch < epochs else ""
+        notes.append(f"{format_duration(seconds)} an epoch{left}")
+    return f"{line}  [{'; '.join(notes)}]" if notes else line
+
+
+def _print_epoch(trainer, label: str = "", seconds_per_epoch: float | None = None) -> None:
     """One progress line per epoch (ultralytics runs quiet: ``verbose=False``)."""
     if os.environ.get("FACTORY_NO_PROGRESS", "") not in ("", "0"):
         return
     if trainer.epoch + 1 > trainer.epochs:  # the final validation of best.pt
         return
     metrics = getattr(trainer, "metrics", None) or {}
-    value = metrics.get(MAP_COLUMN)
-    shown = f"{value:.3f}" if isinstance(value, int | float) else "n/a"
-    print(
-        f"  epoch {trainer.epoch + 1}/{trainer.epochs}: val mAP50-95 {shown}",
-        file=sys.stderr,
-        flush=True,
+    line = epoch_line(
+        trainer.epoch + 1, trainer.epochs, metrics.get(MAP_COLUMN), label, seconds_per_epoch
     )
+    print(line, file=sys.stderr, flush=True)
 
 
 def read_curve(results_csv: Path) -> list[dict]:
@@ -415,13 +461,17 @@ def train(spec: TrainSpec, *, deadline: float | None = None) -> dict:
 
 def _run_stage(spec, source, name, epochs, freeze, stage_dir: Path, deadline) -> Path:
     last = stage_dir / "weights" / "last.pt"
+    # Two stages (--freeze) count their epochs apart: the line names the stage too.
+    label = spec.label
+    if len(spec.stages()) > 1:
+        label = " / ".join(part for part in (spec.label, f"{name} stage") if part)
     if last.is_file():
         # Recorded first: ultralytics' results.csv does not mark a resume reliably (its time
         # column restarts, but need not drop). The fallback below deletes the record with the
         # stage.
         record_resume(stage_dir, spec, saved=len(read_curve(stage_dir / "results.csv")))
         try:
-            return resume_ultralytics(last, deadline, resume_overrides(spec))
+            return resume_ultralytics(last, deadline, resume_overrides(spec), label=label)
         except TrainingPaused:
             raise
         except Exception as error:  # unfinished run that cannot resume: start the stage again
@@ -435,4 +485,5 @@ def _run_stage(spec, source, name, epochs, freeze, stage_dir: Path, deadline) ->
         shutil.rmtree(stage_dir)
     stage_dir.mkdir(parents=True)
     (stage_dir / SITTINGS_FILE).write_text(json.dumps([_sitting(spec, 0)]))
-    return run_ultralytics(source, ultralytics_arguments(spec, name, epochs, freeze), deadline)
+    arguments = ultralytics_arguments(spec, name, epochs, freeze)
+    return run_ultralytics(source, arguments, deadline, label=label)
