@@ -92,9 +92,12 @@ done
 arms_name=${arms//+/-}
 # Appended to, so that the log of a resumed training keeps its earlier sittings.
 log=bench/results/compare_deeppcb_run-$real-${budget_k}k-$name-${arms_name//,/_}-s${seeds//,/}.log
+# --threads 1: what ultralytics chose on the 2-core machines that trained the kept runs;
+# pinned (session 31) so that a larger machine trains the same way (the count changes the
+# gradients bitwise).
 nohup setsid factory compare $W/deeppcb-split --real-count "$real" --synthetic-ratio 1 \
     --synthetic checked=$W/$sets/real-$real --budget "${budget_k}000" --epochs "$budget_k" \
-    --imgsz 320 --batch 16 --seeds "$n_seeds" --device cpu --parallel 2 --out $RUN \
+    --imgsz 320 --batch 16 --seeds "$n_seeds" --device cpu --parallel 2 --threads 1 --out $RUN \
     "${arm_options[@]}" --seed-index "$seeds" ${STOP_AFTER:+--stop-after "$STOP_AFTER"} \
     >> "$log" 2>&1 &
 # The compare creates the run folder first; then the kept trainings go back into it, except

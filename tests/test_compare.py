@@ -52,11 +52,14 @@ class FakeTrainer:
         self.pause_from_call = 1
         self.on_pause = None
 
-    def __call__(self, model_source: str, arguments: dict, deadline=None, label="") -> Path:
+    def __call__(
+        self, model_source: str, arguments: dict, deadline=None, label="", threads=None
+    ) -> Path:
         lines = Path(yaml_train(arguments["data"])).read_text().split()
         self.calls.append(
-            {"model": model_source, "arguments": arguments, "train_list": lines, "label": label}
-        )
+            {"model": model_source, "arguments": arguments, "train_list": lines, "label": label,
+             "threads": threads}
+        )  # fmt: skip
         save_dir = Path(arguments["project"]) / arguments["name"]
         (save_dir / "weights").mkdir(parents=True, exist_ok=True)
         (save_dir / "weights" / "best.pt").write_bytes(b"fake")
@@ -66,13 +69,16 @@ class FakeTrainer:
         (save_dir / "results.csv").write_text("epoch,metrics/mAP50(B),metrics/mAP50-95(B)\n")
         return self._epochs(save_dir, state, 1, deadline)
 
-    def resume(self, last_weights: Path, deadline=None, overrides=None, label="") -> Path:
+    def resume(
+        self, last_weights: Path, deadline=None, overrides=None, label="", threads=None
+    ) -> Path:
         save_dir = Path(last_weights).parent.parent
         state = json.loads(Path(last_weights).read_text())
         done = len((save_dir / "results.csv").read_text().splitlines()) - 1
         self.resumed.append(
-            {"folder": save_dir, "epochs_done": done, "overrides": overrides, "label": label}
-        )
+            {"folder": save_dir, "epochs_done": done, "overrides": overrides, "label": label,
+             "threads": threads}
+        )  # fmt: skip
         return self._epochs(save_dir, state, done + 1, deadline)
 
     def _epochs(self, save_dir: Path, state: dict, first: int, deadline) -> Path:
@@ -263,12 +269,14 @@ def test_stop_after_pauses_and_the_same_command_resumes(
     # the same command, without the limit: the paused one resumes, the other two start; a
     # sitting on another machine (other device or workers) resumes with its own
     monkeypatch.setenv("FACTORY_NO_PROGRESS", "0")  # to see the training lines
-    result = invoke(*args, "--device", "0", "--workers", "3")  # fakes: no GPU needed
+    result = invoke(*args, "--device", "0", "--workers", "3", "--threads", "3")  # fakes: no GPU
     assert result.exit_code == 0, result.output
     assert f"resuming after epoch 1 of {epochs})" in " ".join(result.output.split())
     assert [r["epochs_done"] for r in fake_training.resumed] == [1]
     assert fake_training.resumed[0]["overrides"] == {"device": "0", "workers": 3}
     assert fake_training.resumed[0]["label"] == name  # its epoch lines say which it is
+    assert fake_training.resumed[0]["threads"] == 3
+    assert [c["threads"] for c in fake_training.calls] == [None, None, 3, 3]  # None: ultralytics'
     assert len(fake_training.calls) == 4
     labels = [c["label"] for c in fake_training.calls]
     assert labels[1] == name and len(set(labels)) == 4  # one label per training
@@ -290,12 +298,17 @@ def test_stop_after_pauses_and_the_same_command_resumes(
     # each sitting names the machine it ran on (CPU, logical CPUs, training packages)
     for sitting in itertools.chain.from_iterable(sittings.values()):
         assert sitting.pop("machine") == machine_module.machine()
+    # and the torch CPU threads: ultralytics' own count, then --threads 3
+    from ultralytics.utils import NUM_THREADS
+
     assert sittings[("real+synthetic", 0)] == [
-        {"after_epoch": 0, "device": "cpu", "workers": 0, "stage": "train"},
-        {"after_epoch": 1, "device": "0", "workers": 3, "stage": "train"},
-    ]
+        {"after_epoch": 0, "device": "cpu", "workers": 0, "threads": NUM_THREADS,
+         "stage": "train"},
+        {"after_epoch": 1, "device": "0", "workers": 3, "threads": 3, "stage": "train"},
+    ]  # fmt: skip
     assert sittings[("real", 1)] == [{"after_epoch": 0, "device": "0", "workers": 3,
-                                      "stage": "train"}]  # fmt: skip
+                                      "threads": 3, "stage": "train"}]  # fmt: skip
+    assert sorted(t["threads"] for t in results["trainings"]) == sorted([3, 3, 3, NUM_THREADS])
     later = "epoch 2" if epochs == 2 else f"epochs 2–{epochs}"
     assert (
         "Trained on more than one kind of device: `real`: seed 0 on cpu, seed 1 on GPU 0; "
@@ -383,16 +396,17 @@ def test_a_sitting_stopped_before_its_first_epoch_leaves_one_record(tmp_path):
     (tmp_path / train_module.SITTINGS_FILE).write_text(
         json.dumps([{"after_epoch": 0, "device": "0", "workers": 6}])
     )
-    cpu = SimpleNamespace(device="cpu", workers=0)
+    cpu = SimpleNamespace(device="cpu", workers=0, threads=2)
     train_module.record_resume(tmp_path, cpu, saved=168)
     train_module.record_resume(tmp_path, cpu, saved=168)  # the first of these did no epoch
     assert train_module.resumed_after(tmp_path) == [168]
     here = machine_module.machine()
     assert train_module.sittings(tmp_path) == [
         {"after_epoch": 0, "device": "0", "workers": 6},
-        {"after_epoch": 168, "device": "cpu", "workers": 0, "machine": here},
+        {"after_epoch": 168, "device": "cpu", "workers": 0, "threads": 2, "machine": here},
     ]
-    train_module.record_resume(tmp_path, SimpleNamespace(device="0", workers=2), saved=200)
+    gpu = SimpleNamespace(device="0", workers=2, threads=None)
+    train_module.record_resume(tmp_path, gpu, saved=200)
     assert train_module.resumed_after(tmp_path) == [168, 200]
     assert [s["after_epoch"] for s in train_module.sittings(tmp_path)] == [0, 168, 200]
 
@@ -1003,8 +1017,19 @@ def test_real_training_paused_by_stop_after_resumes_from_last_pt(
         args_yaml.replace("device: cpu\n", "device: '0'\n").replace("workers: 0\n", "workers: 2\n")
     )
     monkeypatch.setenv("FACTORY_NO_PROGRESS", "0")  # to see the epoch lines
-    result = invoke(*args)
+    # --threads: a count ultralytics would not choose here, set back after the test
+    from ultralytics.utils import NUM_THREADS, torch_utils
+
+    threads = NUM_THREADS + 1
+    monkeypatch.setattr(torch_utils, "NUM_THREADS", NUM_THREADS)
+    before = torch.get_num_threads()
+    try:
+        result = invoke(*args, "--threads", str(threads))
+        used = torch.get_num_threads()  # ultralytics sets it at each training and prediction
+    finally:
+        torch.set_num_threads(before)
     assert result.exit_code == 0, result.output
+    assert used == threads
     # each epoch line names its training and, timed on this sitting, what is left of it
     lines = re.findall(r"epoch (\d)/3: val mAP50-95 [0-9.]+  \[(.+?)\]", result.output)
     assert [epoch for epoch, _ in lines] == ["2", "3"], result.output
@@ -1022,8 +1047,9 @@ def test_real_training_paused_by_stop_after_resumes_from_last_pt(
     assert last_sitting.pop("machine") == machine_module.machine()
     assert results["trainings"][0]["train"]["sittings"] == [
         {"after_epoch": 0, "device": "0", "workers": 2, "stage": "train"},
-        {"after_epoch": 1, "device": "cpu", "workers": 0, "stage": "train"},
+        {"after_epoch": 1, "device": "cpu", "workers": 0, "threads": threads, "stage": "train"},
     ]
+    assert results["trainings"][0]["threads"] == threads
     assert "`real`: seed 0 on GPU 0 for epoch 1 then on cpu for epochs 2–3" in " ".join(
         (out / "report.md").read_text().split()
     )
@@ -1076,9 +1102,14 @@ def test_parallel_trainings_match_sequential_ones(real_and_synth, tmp_path):
         # same seeds, budgets and train lists (digested relative to each run folder)
         assert one["spec"] == two["spec"]
         assert one["metrics"]["map50_95"] == two["metrics"]["map50_95"]
+        # gradients differ with torch's CPU threads, so --parallel must not change them
+        assert one["threads"] == two["threads"]
     result = invoke(*args, "--out", str(tmp_path / "bad"), "--parallel", "0")
     assert result.exit_code == 1
     assert "error: --parallel must be at least 1, got 0" in result.output
+    result = invoke(*args, "--out", str(tmp_path / "bad"), "--threads", "0")
+    assert result.exit_code == 1
+    assert "error: --threads must be at least 1, got 0" in result.output
 
 
 def test_pair_trainings_script_matches_the_report(real_and_synth, tmp_path, fake_training):

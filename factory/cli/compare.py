@@ -164,6 +164,13 @@ def compare(
             "model does not fill; CPU latency is then timed under load)."
         ),
     ] = 1,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="torch CPU threads per training (default: ultralytics' choice, one less than "
+            "the logical CPUs, up to 8). Trainings differ with the count; it is recorded."
+        ),
+    ] = None,
     arm: Annotated[
         list[str] | None,
         typer.Option(
@@ -233,6 +240,7 @@ def compare(
         device=device,
         workers=workers,
         parallel=parallel,
+        threads=threads,
         overwrite=overwrite,
         only_arms=arm,
         only_seed_indices=_split_list(seed_index, "--seed-index", int),

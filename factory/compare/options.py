@@ -81,6 +81,9 @@ class CompareOptions:
     workers: int | None = None
     # Trainings run at once, each in its own process: one small YOLO does not fill a GPU.
     parallel: int = 1
+    # torch CPU threads per training; None: ultralytics' own choice (one less than the logical
+    # CPUs, up to 8). Gradients differ bitwise with the count, so it is recorded.
+    threads: int | None = None
     latency_images: int | None = None
     crosscheck: bool = True
     hyperparameters: dict = field(default_factory=dict)
@@ -145,6 +148,10 @@ class CompareOptions:
             ),
             (self.freeze >= 0, f"--freeze must be >= 0, got {self.freeze}"),
             (self.parallel >= 1, f"--parallel must be at least 1, got {self.parallel}"),
+            (
+                self.threads is None or self.threads >= 1,
+                f"--threads must be at least 1, got {self.threads}",
+            ),
             (
                 self.stop_after_seconds is None or self.stop_after_seconds > 0,
                 f"--stop-after must be positive, got {self.stop_after_seconds} s",

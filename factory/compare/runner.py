@@ -434,6 +434,7 @@ def _train_spec(options, setting, budget, data_yaml, folder, index, device, arm_
         seed=training_seed(options.seed, index),
         device=device,
         workers=options.workers,
+        threads=options.threads,
         freeze=options.freeze,
         freeze_epochs=freeze_epochs,
         hyperparameters=dict(options.hyperparameters),
@@ -500,7 +501,7 @@ def _train_and_evaluate(
     (``deadline`` passed) what is left: ``{"name", "epochs_done", "epochs"}``."""
     from factory.compare import evaluate
     from factory.compare.metrics import build_match_table, detection_metrics
-    from factory.compare.train import TrainingPaused, train
+    from factory.compare.train import TrainingPaused, cpu_threads, train
 
     name = training_name(setting.key, arm.name, index)
     if deadline is not None and _now() >= deadline:  # do not start (or resume) a training
@@ -554,6 +555,7 @@ def _train_and_evaluate(
         # spec, so trainings from CPU and GPU machines can share a run.
         "device": spec.device,
         "workers": spec.workers,
+        "threads": cpu_threads(spec.threads),
         # Latency is timed while the other parallel trainings run: compare it across runs
         # only at the same value.
         "parallel": options.parallel,

@@ -99,6 +99,10 @@ class TrainSpec:
     seed: int
     device: str = "cpu"
     workers: int = 0
+    # torch CPU threads (None: ultralytics' own choice). The count changes a CPU training's
+    # gradients bitwise, but like device and workers it is where a sitting ran, not what the
+    # training is: recorded per sitting, not in spec.json.
+    threads: int | None = None
     freeze: int = 0  # freeze the first N layers for `freeze_epochs`, then train all
     freeze_epochs: int = 0
     hyperparameters: dict = field(default_factory=dict)
@@ -192,12 +196,17 @@ def recorded_mosaic_closed(training: dict) -> list[int]:
 
 
 def run_ultralytics(
-    model_source: str, arguments: dict, deadline: float | None = None, label: str = ""
+    model_source: str,
+    arguments: dict,
+    deadline: float | None = None,
+    label: str = "",
+    threads: int | None = None,
 ) -> Path:
     """Train one stage; return ultralytics' save folder. Raises ``TrainingPaused`` after the
     first epoch that ends past ``deadline``; ``label`` names the training in the progress
-    lines. (Patched in tests.)"""
+    lines; ``threads`` sets torch's CPU threads. (Patched in tests.)"""
     prepare_ultralytics()
+    use_cpu_threads(threads)
     from ultralytics import YOLO
 
     model = YOLO(model_source)
@@ -211,18 +220,43 @@ def resume_ultralytics(
     deadline: float | None = None,
     overrides: dict | None = None,
     label: str = "",
+    threads: int | None = None,
 ) -> Path:
     """Resume an interrupted stage from its ``last.pt``, like ``run_ultralytics``.
 
     ``overrides`` (``device``, ``workers``) replace what the checkpoint remembers: a training
     paused on a GPU machine resumes on the CPU of this one, and the other way round."""
     prepare_ultralytics()
+    use_cpu_threads(threads)
     from ultralytics import YOLO
 
     model = YOLO(str(last_weights))
     _add_callbacks(model, deadline, label)
     model.train(resume=True, **(overrides or {}))
     return Path(model.trainer.save_dir)
+
+
+def use_cpu_threads(threads: int | None) -> None:
+    """Make ultralytics set torch to ``threads`` CPU threads (None: leave its own choice).
+
+    Its ``select_device`` calls ``torch.set_num_threads(NUM_THREADS)`` at every CPU training
+    and prediction, overriding any earlier setting, so its module constant is what to set.
+    It applies to this process only: a --parallel worker sets its own."""
+    if threads is None:
+        return
+    from ultralytics.utils import torch_utils
+
+    torch_utils.NUM_THREADS = int(threads)
+
+
+def cpu_threads(requested: int | None) -> int:
+    """The torch CPU threads a training gets: ``requested``, else ultralytics' own choice."""
+    if requested is not None:
+        return int(requested)
+    prepare_ultralytics()
+    from ultralytics.utils import NUM_THREADS
+
+    return NUM_THREADS
 
 
 def _add_callbacks(model, deadline: float | None, label: str = "") -> None:
@@ -346,6 +380,7 @@ def _sitting(spec: TrainSpec, after_epoch: int) -> dict:
         "after_epoch": after_epoch,
         "device": spec.device,
         "workers": spec.workers,
+        "threads": cpu_threads(spec.threads),
         "machine": machine(),
     }
 
@@ -471,7 +506,9 @@ def _run_stage(spec, source, name, epochs, freeze, stage_dir: Path, deadline) ->
         # stage.
         record_resume(stage_dir, spec, saved=len(read_curve(stage_dir / "results.csv")))
         try:
-            return resume_ultralytics(last, deadline, resume_overrides(spec), label=label)
+            return resume_ultralytics(
+                last, deadline, resume_overrides(spec), label=label, threads=spec.threads
+            )
         except TrainingPaused:
             raise
         except Exception as error:  # unfinished run that cannot resume: start the stage again
@@ -486,4 +523,4 @@ def _run_stage(spec, source, name, epochs, freeze, stage_dir: Path, deadline) ->
     stage_dir.mkdir(parents=True)
     (stage_dir / SITTINGS_FILE).write_text(json.dumps([_sitting(spec, 0)]))
     arguments = ultralytics_arguments(spec, name, epochs, freeze)
-    return run_ultralytics(source, arguments, deadline, label=label)
+    return run_ultralytics(source, arguments, deadline, label=label, threads=spec.threads)
