@@ -298,17 +298,19 @@ def test_stop_after_pauses_and_the_same_command_resumes(
     # each sitting names the machine it ran on (CPU, logical CPUs, training packages)
     for sitting in itertools.chain.from_iterable(sittings.values()):
         assert sitting.pop("machine") == machine_module.machine()
-    # and the torch CPU threads: ultralytics' own count, then --threads 3
+    # and the torch CPU threads: ultralytics' own count on the CPU, none on a GPU (there
+    # ultralytics leaves torch's threads alone, so --threads 3 does not apply)
     from ultralytics.utils import NUM_THREADS
 
     assert sittings[("real+synthetic", 0)] == [
         {"after_epoch": 0, "device": "cpu", "workers": 0, "threads": NUM_THREADS,
          "stage": "train"},
-        {"after_epoch": 1, "device": "0", "workers": 3, "threads": 3, "stage": "train"},
+        {"after_epoch": 1, "device": "0", "workers": 3, "threads": None, "stage": "train"},
     ]  # fmt: skip
     assert sittings[("real", 1)] == [{"after_epoch": 0, "device": "0", "workers": 3,
-                                      "threads": 3, "stage": "train"}]  # fmt: skip
-    assert sorted(t["threads"] for t in results["trainings"]) == sorted([3, 3, 3, NUM_THREADS])
+                                      "threads": None, "stage": "train"}]  # fmt: skip
+    threads = {(t["arm"]["name"], t["seed_index"]): t["threads"] for t in results["trainings"]}
+    assert threads[("real", 0)] == NUM_THREADS and threads[("real", 1)] is None
     later = "epoch 2" if epochs == 2 else f"epochs 2–{epochs}"
     assert (
         "Trained on more than one kind of device: `real`: seed 0 on cpu, seed 1 on GPU 0; "
@@ -367,9 +369,10 @@ def test_learning_curve_skips_a_row_cut_short(tmp_path):
 def test_epoch_lines_name_their_training_and_the_time_left():
     line = train_module.epoch_line
     assert line(87, 240, 0.4361, "s / real / seed 1", 104.4) == (
-        "  epoch 87/240: val mAP50-95 0.436  [s / real / seed 1; 1m44s an epoch, 4h26m13s left]"
+        "  epoch 87/240: val mAP50-95 0.436  [s / real / seed 1; 1m44s an epoch, 4h26m left]"
     )
     assert line(240, 240, 0.5, "s / real / seed 1", 104.0).endswith("; 1m44s an epoch]")
+    assert line(8, 9, 0.5, "", 95.4).endswith("[1m35s an epoch, 1m35s left]")  # under 10 min
     assert line(1, 9, None) == "  epoch 1/9: val mAP50-95 n/a"  # unlabelled, not yet timed
     # the mean over this sitting's epochs; the setup before the first one does not count
     clock = train_module.EpochClock()
@@ -405,10 +408,11 @@ def test_a_sitting_stopped_before_its_first_epoch_leaves_one_record(tmp_path):
         {"after_epoch": 0, "device": "0", "workers": 6},
         {"after_epoch": 168, "device": "cpu", "workers": 0, "threads": 2, "machine": here},
     ]
-    gpu = SimpleNamespace(device="0", workers=2, threads=None)
+    gpu = SimpleNamespace(device="0", workers=2, threads=3)
     train_module.record_resume(tmp_path, gpu, saved=200)
     assert train_module.resumed_after(tmp_path) == [168, 200]
     assert [s["after_epoch"] for s in train_module.sittings(tmp_path)] == [0, 168, 200]
+    assert train_module.sittings(tmp_path)[-1]["threads"] is None  # CPU threads: not on a GPU
 
 
 def test_epochs_saved_count_only_what_a_later_sitting_keeps(tmp_path):

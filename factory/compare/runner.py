@@ -555,7 +555,7 @@ def _train_and_evaluate(
         # spec, so trainings from CPU and GPU machines can share a run.
         "device": spec.device,
         "workers": spec.workers,
-        "threads": cpu_threads(spec.threads),
+        "threads": cpu_threads(spec),
         # Latency is timed while the other parallel trainings run: compare it across runs
         # only at the same value.
         "parallel": options.parallel,

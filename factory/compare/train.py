@@ -249,10 +249,13 @@ def use_cpu_threads(threads: int | None) -> None:
     torch_utils.NUM_THREADS = int(threads)
 
 
-def cpu_threads(requested: int | None) -> int:
-    """The torch CPU threads a training gets: ``requested``, else ultralytics' own choice."""
-    if requested is not None:
-        return int(requested)
+def cpu_threads(spec: TrainSpec) -> int | None:
+    """The torch threads a CPU training gets (``spec.threads``, else ultralytics' own choice);
+    None on a GPU, where ultralytics leaves torch's threads alone."""
+    if spec.device not in ("cpu", "mps"):
+        return None
+    if spec.threads is not None:
+        return int(spec.threads)
     prepare_ultralytics()
     from ultralytics.utils import NUM_THREADS
 
@@ -305,7 +308,7 @@ class EpochClock:
 def epoch_line(
     epoch: int, epochs: int, value: float | None, label: str = "", seconds: float | None = None
 ) -> str:
-    """``  epoch 87/240: val mAP50-95 0.436  [real / seed 1; 1m44s an epoch, 4h27m left]``:
+    """``  epoch 87/240: val mAP50-95 0.436  [real / seed 1; 1m44s an epoch, 4h26m left]``:
     side by side (``--parallel``) the lines must say which training they are from."""
     from factory.compare.options import format_duration
 
@@ -313,7 +316,10 @@ def epoch_line(
     line = f"  epoch {epoch}/{epochs}: val mAP50-95 {shown}"
     notes = [label] if label else []
     if seconds is not None:
-        left = f", {format_duration(seconds * (epochs - epoch))} left" if epoch < epochs else ""
+        left_seconds = seconds * (epochs - epoch)
+        if left_seconds >= 600:  # whole minutes: the seconds of an estimate hours ahead are noise
+            left_seconds = round(left_seconds / 60) * 60
+        left = f", {format_duration(left_seconds)} left" if epoch < epochs else ""
         notes.append(f"{format_duration(seconds)} an epoch{left}")
     return f"{line}  [{'; '.join(notes)}]" if notes else line
 
@@ -380,7 +386,7 @@ def _sitting(spec: TrainSpec, after_epoch: int) -> dict:
         "after_epoch": after_epoch,
         "device": spec.device,
         "workers": spec.workers,
-        "threads": cpu_threads(spec.threads),
+        "threads": cpu_threads(spec),
         "machine": machine(),
     }
 
