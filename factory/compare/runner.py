@@ -421,7 +421,7 @@ def _test_yaml(dataset: Dataset, run_dir: Path) -> Path:
     return path
 
 
-def _train_spec(options, setting, budget, data_yaml, folder, index, device, arm_name=""):
+def _train_spec(options, setting, budget, data_yaml, folder, index, device, arm_name):
     from factory.compare.train import TrainSpec
 
     freeze_epochs = round(budget.epochs * options.freeze_fraction) if options.freeze else 0
@@ -503,7 +503,7 @@ def _train_and_evaluate(
     from factory.compare.metrics import build_match_table, detection_metrics
     from factory.compare.train import TrainingPaused, cpu_threads, train
 
-    name = training_name(setting.key, arm.name, index)
+    name = spec.label  # "setting / arm / seed k"
     if deadline is not None and _now() >= deadline:  # do not start (or resume) a training
         done = epochs_saved(folder, spec_record)
         return {"name": name, "epochs_done": done, "epochs": spec.budget.epochs}

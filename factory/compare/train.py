@@ -27,6 +27,7 @@ import yaml
 
 from factory.compare.budget import Budget
 from factory.compare.machine import machine
+from factory.compare.options import format_duration
 from factory.errors import FactoryError
 
 MAP50_COLUMN = "metrics/mAP50(B)"
@@ -310,8 +311,6 @@ def epoch_line(
 ) -> str:
     """``  epoch 87/240: val mAP50-95 0.436  [real / seed 1; 1m44s an epoch, 4h26m left]``:
     side by side (``--parallel``) the lines must say which training they are from."""
-    from factory.compare.options import format_duration
-
     shown = f"{value:.3f}" if isinstance(value, int | float) else "n/a"
     line = f"  epoch {epoch}/{epochs}: val mAP50-95 {shown}"
     notes = [label] if label else []
