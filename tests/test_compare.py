@@ -1290,3 +1290,54 @@ def test_budget_curve_script_collects_runs_of_separate_budgets(
         budget_curve.render(budget_curve.load_points([runs[0], runs[0]], "real+synthetic"), "x")
     with pytest.raises(SystemExit, match=r"no results\.json"):
         budget_curve.load_points([tmp_path], "real+synthetic")
+
+
+def test_report_says_when_sittings_differ_in_what_changes_the_arithmetic(
+    real_and_synth, tmp_path, fake_training
+):
+    """Trainings of one setting that ran with other torch threads, CPUs or training packages
+    are named per value; a seed whose two arms differ is named as an unlike pair. Sittings
+    that recorded nothing (older runs) are not counted."""
+    real, synth = real_and_synth
+    out = tmp_path / "run"
+    assert invoke(*two_seed_args(real, synth, out)).exit_code == 0
+    report = " ".join((out / "report.md").read_text().split())
+    assert "Sittings differ" not in report  # one machine, one thread count
+    (first,) = (out / "runs").glob("*/real/seed-0/result.json")
+    threads = json.loads(first.read_text())["train"]["sittings"][0]["threads"]
+    assert threads  # ultralytics' own count, recorded
+
+    def edit(arm: str, seed: int, threads, torch=None, unrecorded=False):
+        (path,) = (out / "runs").glob(f"*/{arm}/seed-{seed}/result.json")
+        result = json.loads(path.read_text())
+        for sitting in result["train"]["sittings"]:
+            sitting["threads"] = threads
+            if torch:
+                sitting["machine"]["torch"] = torch
+        if unrecorded:  # a sitting from before machines were recorded
+            result["train"]["sittings"].append({"after_epoch": 1, "device": "cpu"})
+        path.write_text(json.dumps(result))
+
+    other = threads + 1  # not 8: a 9-CPU machine's own count
+    edit("real", 1, other, unrecorded=True)
+    edit("real+synthetic", 1, other)
+    assert invoke("--report-only", str(out)).exit_code == 0
+    report = " ".join((out / "report.md").read_text().split())
+    assert (
+        f"Sittings differ in threads: {threads} (`real`: seed 0; `real+synthetic`: seed 0), "
+        f"{other} (`real`: seed 1; `real+synthetic`: seed 1). Each changes a training's "
+        "arithmetic, about as another seed would. Each seed's arms match" in report
+    )
+    results = json.loads((out / "results.json").read_text())
+    (setting,) = results["settings"]
+    assert setting["arms"]["real"]["sitting_factors"]["1"]["threads"] == [other]
+
+    edit("real+synthetic", 0, threads, torch="9.9.9")
+    assert invoke("--report-only", str(out)).exit_code == 0
+    report = " ".join((out / "report.md").read_text().split())
+    installed = machine_module.package_version("torch")
+    assert (
+        f"torch: {installed} (`real`: seeds 0, 1; `real+synthetic`: seed 1), "
+        "9.9.9 (`real+synthetic`: seed 0)" in report
+    )
+    assert "The two arms of seed 0 differ here, so that difference mixes the arm with" in report

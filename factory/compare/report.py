@@ -17,7 +17,7 @@ from pathlib import Path
 from factory.compare import plots
 from factory.compare.arms import REAL_ARM
 from factory.compare.evaluate import load_detections
-from factory.compare.machine import cpu_model, describe_cpu, package_version
+from factory.compare.machine import TRAINING_PACKAGES, cpu_model, describe_cpu, package_version
 from factory.compare.metrics import build_match_table, loss_diagnosis, map75
 from factory.compare.stats import (
     LEVELLED_TOLERANCE,
@@ -94,6 +94,61 @@ def device_spans(result: dict) -> list[dict]:
                  "last_epoch": last}
             )  # fmt: skip
     return spans
+
+
+# What a sitting records that changes a training's numbers: the CPU, torch's CPU threads
+# (bench/results/cpu_threads.md) and the training packages. Logical CPUs are left out: they
+# matter only through the threads, and a pinned --threads makes them not matter.
+SITTING_FACTORS = ("cpu", "threads", *TRAINING_PACKAGES)
+
+
+def sitting_factors(result: dict) -> dict[str, list]:
+    """Factor -> the distinct values one training's sittings recorded, for each factor some
+    sitting recorded (sittings before 2026-12-05 recorded no machine, before session 31 no
+    threads; a GPU sitting's threads are None: ultralytics leaves them alone)."""
+    found: dict[str, set] = defaultdict(set)
+    for sitting in result["train"].get("sittings") or []:
+        recorded = {**(sitting.get("machine") or {}), "threads": sitting.get("threads")}
+        for factor in SITTING_FACTORS:
+            if recorded.get(factor) is not None:
+                found[factor].add(recorded[factor])
+    return {factor: sorted(found[factor], key=str) for factor in SITTING_FACTORS if found[factor]}
+
+
+def _differing_factors(setting: dict) -> list[str]:
+    """``threads: 1 (`real`: seeds 1, 2), 8 (`real`: seed 0)`` for each factor with more than
+    one recorded value among the trainings of one setting (a training that changed value
+    between sittings is named under each)."""
+    where: dict[str, dict] = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for arm, data in setting["arms"].items():
+        by_seed = sorted((data.get("sitting_factors") or {}).items(), key=lambda kv: int(kv[0]))
+        for seed, factors in by_seed:
+            for factor, values in factors.items():
+                for value in values:
+                    where[factor][str(value)][arm].append(int(seed))
+    return [
+        f"{factor}: " + ", ".join(
+            f"{value} ({'; '.join(f'`{arm}`: {name_seeds(seeds)}' for arm, seeds in arms.items())})"
+            for value, arms in where[factor].items()
+        )
+        for factor in SITTING_FACTORS
+        if len(where.get(factor, {})) > 1
+    ]  # fmt: skip
+
+
+def _unlike_pairs(setting: dict) -> list[int]:
+    """Seeds whose arms recorded different factors: their difference mixes the arm with the
+    machine. Only factors both trainings recorded are compared."""
+    arms = [data.get("sitting_factors") or {} for data in setting["arms"].values()]
+    seeds = sorted({int(seed) for factors in arms for seed in factors})
+    unlike = []
+    for seed in seeds:
+        recorded = [factors.get(seed, factors.get(str(seed))) for factors in arms]
+        recorded = [factors for factors in recorded if factors]
+        shared = set.intersection(*(set(factors) for factors in recorded)) if recorded else set()
+        if any(factors[f] != recorded[0][f] for factors in recorded for f in shared):
+            unlike.append(seed)
+    return unlike
 
 
 def _where_trained(spans: list[dict]) -> str:
@@ -296,6 +351,9 @@ def _setting_summary(key, arms, class_names, config, run_dir) -> dict:
             "parallel": max(r.get("parallel", 1) for r in runs),
             # Seed index -> where it trained, as device spans (device_spans).
             "devices": {r["seed_index"]: spans for r in runs if (spans := device_spans(r))},
+            # Seed index -> what its sittings recorded of CPU, threads and packages.
+            "sitting_factors": {r["seed_index"]: factors for r in runs
+                                if (factors := sitting_factors(r))},
         }  # fmt: skip
     comparisons = []
     if REAL_ARM in arms:
@@ -693,6 +751,20 @@ def _render_setting(setting: dict, class_names: list[str]) -> list[str]:
             f"- Trained on more than one kind of device: {where}. The protocol is the same; "
             "the arithmetic is not, so a training differs between devices about as another "
             "seed would."
+        )
+    differing = _differing_factors(setting)
+    if differing:
+        unlike = _unlike_pairs(setting)
+        pairs = (
+            f" The two arms of {name_seeds(unlike)} differ here, so that difference mixes the "
+            "arm with the machine."
+            if unlike
+            else " Each seed's arms match, so the per-seed differences compare like with like."
+        )
+        lines.append(
+            f"- Sittings differ in {'; '.join(differing)}. Each changes a "
+            f"training's arithmetic, about as another seed would.{pairs} Sittings that "
+            "recorded nothing are not counted."
         )
     for arm, data in setting["arms"].items():
         conv = data["convergence"]
