@@ -1325,8 +1325,8 @@ def test_report_says_when_sittings_differ_in_what_changes_the_arithmetic(
     report = " ".join((out / "report.md").read_text().split())
     assert (
         f"Sittings differ in threads: {threads} (`real`: seed 0; `real+synthetic`: seed 0), "
-        f"{other} (`real`: seed 1; `real+synthetic`: seed 1). Each changes a training's "
-        "arithmetic, about as another seed would. Each seed's arms match" in report
+        f"{other} (`real`: seed 1; `real+synthetic`: seed 1). Each can change a training's "
+        "arithmetic, by about as much as another seed. Each seed's arms match" in report
     )
     results = json.loads((out / "results.json").read_text())
     (setting,) = results["settings"]

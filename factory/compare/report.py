@@ -762,8 +762,8 @@ def _render_setting(setting: dict, class_names: list[str]) -> list[str]:
             else " Each seed's arms match, so the per-seed differences compare like with like."
         )
         lines.append(
-            f"- Sittings differ in {'; '.join(differing)}. Each changes a "
-            f"training's arithmetic, about as another seed would.{pairs} Sittings that "
+            f"- Sittings differ in {'; '.join(differing)}. Each can change a "
+            f"training's arithmetic, by about as much as another seed.{pairs} Sittings that "
             "recorded nothing are not counted."
         )
     for arm, data in setting["arms"].items():
