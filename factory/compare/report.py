@@ -139,13 +139,13 @@ def _differing_factors(setting: dict) -> list[str]:
 def _unlike_pairs(setting: dict) -> list[int]:
     """Seeds whose arms recorded different factors: their difference mixes the arm with the
     machine. Only factors both trainings recorded are compared."""
-    arms = [data.get("sitting_factors") or {} for data in setting["arms"].values()]
-    seeds = sorted({int(seed) for factors in arms for seed in factors})
+    # Seed keys are ints when just computed, strings once read back from results.json.
+    arms = [{int(seed): factors for seed, factors in (data.get("sitting_factors") or {}).items()}
+            for data in setting["arms"].values()]  # fmt: skip
     unlike = []
-    for seed in seeds:
-        recorded = [factors.get(seed, factors.get(str(seed))) for factors in arms]
-        recorded = [factors for factors in recorded if factors]
-        shared = set.intersection(*(set(factors) for factors in recorded)) if recorded else set()
+    for seed in sorted({seed for factors in arms for seed in factors}):
+        recorded = [factors[seed] for factors in arms if seed in factors]
+        shared = set.intersection(*(set(factors) for factors in recorded))
         if any(factors[f] != recorded[0][f] for factors in recorded for f in shared):
             unlike.append(seed)
     return unlike
