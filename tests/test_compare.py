@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from factory.cli import app
 from factory.compare import machine as machine_module
+from factory.compare import report as report_module
 from factory.compare import train as train_module
 from factory.compare.machine import describe_cpu
 from factory.compare.metrics import ImageDetections
@@ -1290,6 +1291,23 @@ def test_budget_curve_script_collects_runs_of_separate_budgets(
         budget_curve.render(budget_curve.load_points([runs[0], runs[0]], "real+synthetic"), "x")
     with pytest.raises(SystemExit, match=r"no results\.json"):
         budget_curve.load_points([tmp_path], "real+synthetic")
+
+
+def test_sitting_factor_values_sort_digit_runs_as_numbers():
+    """Thread count 8 comes before 10 and torch 2.9 before 2.10, in a training's values and in
+    the report's line (text order would put 10 and 2.10 first)."""
+    sittings = [
+        {"after_epoch": 0, "threads": 10, "machine": {"cpu": "x", "torch": "2.10.0"}},
+        {"after_epoch": 5, "threads": 8, "machine": {"cpu": "x", "torch": "2.9.1"}},
+    ]
+    factors = report_module.sitting_factors({"train": {"sittings": sittings}})
+    assert factors == {"cpu": ["x"], "threads": [8, 10], "torch": ["2.9.1", "2.10.0"]}
+    setting = {
+        "arms": {"real": {"sitting_factors": {"0": {"threads": [10]}, "1": {"threads": [8]}}}}
+    }
+    assert report_module._differing_factors(setting) == [
+        "threads: 8 (`real`: seed 1), 10 (`real`: seed 0)"
+    ]
 
 
 def test_report_says_when_sittings_differ_in_what_changes_the_arithmetic(

@@ -10,6 +10,7 @@ import itertools
 import json
 import os
 import platform
+import re
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -112,7 +113,14 @@ def sitting_factors(result: dict) -> dict[str, list]:
         for factor in SITTING_FACTORS:
             if recorded.get(factor) is not None:
                 found[factor].add(recorded[factor])
-    return {factor: sorted(found[factor], key=str) for factor in SITTING_FACTORS if found[factor]}
+    return {factor: sorted(found[factor], key=_natural_key)
+            for factor in SITTING_FACTORS if found[factor]}  # fmt: skip
+
+
+def _natural_key(value) -> tuple:
+    """Sort key that orders digit runs as numbers: threads 8 before 10, torch 2.9 before 2.10."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part)
+                 for part in re.split(r"(\d+)", str(value)) if part)  # fmt: skip
 
 
 def _differing_factors(setting: dict) -> list[str]:
@@ -129,7 +137,7 @@ def _differing_factors(setting: dict) -> list[str]:
     return [
         f"{factor}: " + ", ".join(
             f"{value} ({'; '.join(f'`{arm}`: {name_seeds(seeds)}' for arm, seeds in arms.items())})"
-            for value, arms in where[factor].items()
+            for value, arms in sorted(where[factor].items(), key=lambda kv: _natural_key(kv[0]))
         )
         for factor in SITTING_FACTORS
         if len(where.get(factor, {})) > 1
