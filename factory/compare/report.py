@@ -119,7 +119,9 @@ def sitting_factors(result: dict) -> dict[str, list]:
 
 def _natural_key(value) -> tuple:
     """Sort key that orders digit runs as numbers: threads 8 before 10, torch 2.9 before 2.10."""
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part)
+    # isdecimal, not isdigit: a lone "²" is a digit that int() refuses. A part's first item
+    # tells numbers from text, so two parts only compare numbers with numbers.
+    return tuple((0, int(part)) if part.isdecimal() else (1, part)
                  for part in re.split(r"(\d+)", str(value)) if part)  # fmt: skip
 
 
