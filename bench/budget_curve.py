@@ -19,6 +19,10 @@ and best val figures, the per-seed differences and the within-training status ar
 computed from those trainings; the bootstrap CI and the verdict are the run's own, over its
 seeds, so they are left out ("-").
 
+A run that has trained only real-only at a budget (`--arm real`, the cheaper way to find out
+whether real-only has levelled off there) gives a point with `-` for the other arm; its
+best val counts in the budget check like any other.
+
 Each argument is a run folder (or kept folder) holding `results.json`, or the file itself.
 Runs with the same real count are put on one curve; give only runs made with the same
 engine, synthetic set and model, since the script cannot tell them apart from the JSON.
@@ -51,7 +55,7 @@ def load_points(
         data = json.loads(results.read_text())
         for setting in data["settings"]:
             arms = setting["arms"]
-            if REAL_ARM not in arms or arm not in arms:
+            if REAL_ARM not in arms:
                 continue
             if seed_indices is not None:
                 point = _seed_point(results, setting, data["trainings"], arm, seed_indices)
@@ -64,7 +68,9 @@ def load_points(
                     "run": results.parent.name,
                     "images_seen": setting["budget"]["images_seen"],
                     "real": _arm_point(arms[REAL_ARM], setting, data["trainings"]),
-                    "other": _arm_point(arms[arm], setting, data["trainings"]),
+                    "other": (
+                        _arm_point(arms[arm], setting, data["trainings"]) if arm in arms else None
+                    ),
                     "difference": comparison["verdict"]["mean_difference"] if comparison else None,
                     "seed_differences": comparison["seed_differences"] if comparison else [],
                     "ci": (
@@ -88,9 +94,11 @@ def _seed_point(
             t["seed_index"]: t
             for t in _setting_trainings(trainings, setting, setting["arms"][name], seed_indices)
         }
+        if name in setting["arms"]
+        else {}
         for name in (REAL_ARM, arm)
     }
-    if not by_arm[REAL_ARM] and not by_arm[arm]:
+    if not by_arm[REAL_ARM]:
         return None
     paired = sorted(set(by_arm[REAL_ARM]) & set(by_arm[arm]))
     differences = [
@@ -101,7 +109,7 @@ def _seed_point(
         "run": results.parent.name,
         "images_seen": setting["budget"]["images_seen"],
         "real": _trainings_point(list(by_arm[REAL_ARM].values())),
-        "other": _trainings_point(list(by_arm[arm].values())),
+        "other": _trainings_point(list(by_arm[arm].values())) if by_arm[arm] else None,
         "difference": sum(differences) / len(differences) if differences else None,
         "seed_differences": differences,
         "ci": None,
@@ -193,15 +201,22 @@ def render(curves: dict[int, list[dict]], arm: str) -> tuple[str, dict]:
             climbing = [
                 name
                 for name, a in ((REAL_ARM, p["real"]), (arm, p["other"]))
-                if a["within_training"] == "climbing"
+                if a is not None and a["within_training"] == "climbing"
             ]
+            other = p["other"]
+            # A real-only run (the other arm not trained at this budget) shows "-" for it.
+            other_seeds, other_test, other_val = (
+                (other["seeds"], _mean_std(other), f"{other['best_val']:.3f}")
+                if other
+                else (0, "-", "-")
+            )
             seeds_diff = ", ".join(f"{d:+.3f}" for d in p["seed_differences"])
             ci = f"[{p['ci'][0]:+.3f}, {p['ci'][1]:+.3f}]" if p["ci"] else "-"
             diff = f"{p['difference']:+.3f} ({seeds_diff})" if p["difference"] is not None else "-"
             lines.append(
-                f"| {p['images_seen']:,} | {p['real']['seeds']} / {p['other']['seeds']} | "
-                f"{_mean_std(p['real'])} | {_mean_std(p['other'])} | {diff} | {ci} | "
-                f"{p['verdict']} | {p['real']['best_val']:.3f} / {p['other']['best_val']:.3f} | "
+                f"| {p['images_seen']:,} | {p['real']['seeds']} / {other_seeds} | "
+                f"{_mean_std(p['real'])} | {other_test} | {diff} | {ci} | "
+                f"{p['verdict']} | {p['real']['best_val']:.3f} / {other_val} | "
                 f"{', '.join(climbing) or 'neither'} | `{p['run']}` |"
             )
         lines += ["", f"- Budget check: {check['sentence']}", ""]
@@ -233,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     curves = load_points(args.runs, args.arm, seed_indices)
     if not curves:
-        print(f"error: no run has both `{REAL_ARM}` and `{args.arm}`", file=sys.stderr)
+        print(f"error: no run has finished `{REAL_ARM}` trainings", file=sys.stderr)
         return 1
     text, checks = render(curves, args.arm)
     print(text)

@@ -1286,6 +1286,26 @@ def test_budget_curve_script_collects_runs_of_separate_budgets(
         assert point["seed_differences"] == [test["real+synthetic"] - test["real"]]
         assert point["real"]["best_val"] == val[0]
         assert (point["ci"], point["verdict"]) == (None, "-")
+    # A run that trained only real-only at a larger budget (`--arm real`): its point shows
+    # "-" for the other arm, and its best val takes part in the budget check.
+    real_only = tmp_path / "run-128"
+    result = invoke(str(real), "--synthetic", str(synth), "--out", str(real_only), "--seeds", "2",
+                    "--budget", "128", "--epochs", "2", "--batch", "8", "--imgsz", "32",
+                    "--bootstrap", "100", "--arm", "real")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    (real_count,) = curves = budget_curve.load_points([*runs, real_only], "real+synthetic")
+    text, checks = budget_curve.render(curves, "real+synthetic")
+    (point,) = [p for p in curves[real_count] if p["images_seen"] == 128]
+    assert point["other"] is None and point["difference"] is None
+    (row,) = [line for line in text.splitlines() if line.startswith("| 128 |")]
+    assert row.startswith("| 128 | 2 / 0 | ") and " | - | - | - | - | " in row
+    assert row.endswith("/ - | real | `run-128` |") or row.endswith("/ - | neither | `run-128` |")
+    real_val = json.loads((real_only / "results.json").read_text())["settings"][0]["arms"]
+    vals.append(real_val["real"]["best_val_map50_95"]["mean"])
+    expected = budget_curve.budget_convergence(list(zip((32, 64, 128), vals, strict=True)))
+    assert checks[real_count]["sentence"] == expected["sentence"]
+    (seed_point,) = [p for p in budget_curve.load_points([real_only], "x", [0])[real_count]]
+    assert seed_point["other"] is None and seed_point["real"]["seeds"] == 1
     # Two runs at the same budget cannot share a curve.
     with pytest.raises(SystemExit, match="two runs at the same budget"):
         budget_curve.render(budget_curve.load_points([runs[0], runs[0]], "real+synthetic"), "x")
