@@ -25,8 +25,8 @@
 #           results (no weights) and, for trainings still unfinished, last.pt/best.pt in parts.
 # Both write $OUT/progress.txt (epochs per training) and $OUT/results.tgz.
 # The runs' folders hold absolute paths (/work/main/...), as the kept CPU runs do, so the tree
-# is copied to /work/main there when the checkout lies elsewhere. DEVICE, WORKERS, BUDGET_K and
-# REAL_SEEDS (see below) change what is trained; a dry run on a CPU machine:
+# is copied to /work/main there when the checkout lies elsewhere. DEVICE, WORKERS, BUDGET_K,
+# REAL_SEEDS and ARMS (see below) change what is trained; a dry run on a CPU machine:
 #   ROOT=/tmp/gt/main OUT=/tmp/gt/out DEVICE=cpu WORKERS=0 BUDGET_K=3 REAL_SEEDS=50:1 \
 #       STOP_AFTER=1m LIMIT=600 bash bench/gpu/run_layout.sh start
 set -uo pipefail
@@ -43,8 +43,13 @@ if [ "$PWD" != "$ROOT" ]; then
     cd "$ROOT"
 fi
 DEVICE=${DEVICE:-0} WORKERS=${WORKERS:-2} BUDGET_K=${BUDGET_K:-240}
-# REAL_SEEDS: "REAL_COUNT:SEED_INDICES" per run (both arms of each seed index)
+# REAL_SEEDS: "REAL_COUNT:SEED_INDICES" per run (ARMS of each seed index)
 REAL_SEEDS=${REAL_SEEDS:-100:0,1,2 50:1,2}
+# ARMS: the arms trained, comma list; `ARMS=real` trains real-only alone (at a larger budget,
+# all the cross-budget check needs; README, "Not done yet")
+ARMS=${ARMS:-real+checked,real}
+arm_options=()
+for arm in ${ARMS//,/ }; do arm_options+=(--arm "$arm"); done
 python3 -c "import ultralytics" 2>/dev/null || [ -d /tmp/site/ultralytics ] || python3 -m pip install -q --no-index --no-deps --no-compile \
     --no-cache-dir --target /tmp/site .whl/*.whl >/dev/null 2>&1 || { echo "wheels failed"; exit 1; }
 export PYTHONPATH=/tmp/site:$PWD/bench/gpu/site:$PWD PYTHONUNBUFFERED=1
@@ -80,12 +85,12 @@ if [ "$mode" = start ]; then
         | tee "$OUT/machine.txt"
     for run in $REAL_SEEDS; do
         real=${run%%:*} seeds=${run#*:}
-        parallel=$(( 2 * $(echo "$seeds" | tr ',' '\n' | wc -l) ))
+        parallel=$(( ${#arm_options[@]} / 2 * $(echo "$seeds" | tr ',' '\n' | wc -l) ))
         setsid nohup factory compare $W/deeppcb-split --real-count "$real" --synthetic-ratio 1 \
             --synthetic checked=$W/layout/real-"$real" --budget "${BUDGET_K}000" \
             --epochs "$BUDGET_K" --imgsz 320 --batch 16 --seeds 3 --device "$DEVICE" \
             --workers "$WORKERS" --parallel $parallel --out $W/run-"$real"-"${BUDGET_K}"k-layout \
-            --arm real+checked --arm real --seed-index "$seeds" --stop-after "$STOP_AFTER" \
+            "${arm_options[@]}" --seed-index "$seeds" --stop-after "$STOP_AFTER" \
             > /tmp/logs/compare-"$real".log 2>&1 < /dev/null &
     done
 fi
