@@ -15,8 +15,15 @@ shift 2
 sleep 60  # a compare started just before may not show in the process list yet
 while pgrep -f "factory compare" >/dev/null; do sleep 60; done
 echo "trainings ended at $(date)"
-factory compare --report-only "$run"
-python bench/keep_run.py save "$run" "$kept"
+if compgen -G "$run/runs/*/*/seed-*/result.json" >/dev/null; then
+    factory compare --report-only "$run"
+    python bench/keep_run.py save "$run" "$kept"
+else
+    # A run whose every training is paused (a long budget's first sittings) has no report
+    # yet; its validation curves and log still record how far it got.
+    echo "no finished training in $run yet: keeping its validation curves and the log only"
+    mkdir -p "$kept"
+fi
 python bench/val_curves.py "$run" --every 10 > "$kept/val_curves.md"
 git add "$kept" "$@"
 git commit -q -m "bench: keep $(basename "$run") ($(date -u +%F))" -- "$kept" "$@"
