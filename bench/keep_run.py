@@ -74,6 +74,8 @@ def restore(
     seeds: list[int] | None,
     skip: list[tuple[str, set[int]]] = (),
 ) -> int:
+    if not (saved / "results.json").is_file():
+        raise SystemExit(f"error: {saved}: no results.json, so no finished training to restore")
     results = json.loads((saved / "results.json").read_text())
     config_path = run / "config.json"
     if not config_path.is_file():

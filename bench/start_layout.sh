@@ -101,7 +101,8 @@ nohup setsid factory compare $W/deeppcb-split --real-count "$real" --synthetic-r
     "${arm_options[@]}" --seed-index "$seeds" ${STOP_AFTER:+--stop-after "$STOP_AFTER"} \
     >> "$log" 2>&1 &
 # The compare creates the run folder first; then the kept trainings go back into it, except
-# the ones it is training again now (their folders may not exist yet).
+# the ones it is training again now (their folders may not exist yet). A kept folder without
+# results.json holds only the val curves of trainings that were all paused: nothing to restore.
 for _ in $(seq 120); do [ -f $RUN/plan.json ] && break; sleep 1; done
-[ -d $KEPT ] && python bench/keep_run.py restore $KEPT $RUN "${skip_options[@]}"
+[ -f $KEPT/results.json ] && python bench/keep_run.py restore $KEPT $RUN "${skip_options[@]}"
 echo "trainings started (log: $log)"
