@@ -85,7 +85,7 @@ if [ "$mode" = start ]; then
         | tee "$OUT/machine.txt"
     for run in $REAL_SEEDS; do
         real=${run%%:*} seeds=${run#*:}
-        parallel=$(( ${#arm_options[@]} / 2 * $(echo "$seeds" | tr ',' '\n' | wc -l) ))
+        parallel=$(( $(echo "$ARMS" | tr ',' '\n' | wc -l) * $(echo "$seeds" | tr ',' '\n' | wc -l) ))
         setsid nohup factory compare $W/deeppcb-split --real-count "$real" --synthetic-ratio 1 \
             --synthetic checked=$W/layout/real-"$real" --budget "${BUDGET_K}000" \
             --epochs "$BUDGET_K" --imgsz 320 --batch 16 --seeds 3 --device "$DEVICE" \
