@@ -25,6 +25,7 @@ from pathlib import Path
 
 SITTING_START = "compare: run folder:"
 TRAINING_START = "compare: training "
+MACHINE_START = "compare: machine: "  # since 2026-12-06: CPU, device, threads, packages
 TRAINING_LINE = re.compile(r"compare: training (.+?) \(\d+ images seen")
 EPOCH_LINE = re.compile(r"epoch (\d+)/\d+: val mAP50-95 ([0-9.]+)(?:  \[([^;\]]+))?")
 
@@ -34,6 +35,7 @@ class Sitting:
     number: int  # 1-based, in log order
     trainings: set[str] = field(default_factory=set)  # "setting / arm / seed k"
     resumes: bool = False  # some training went on from a last.pt instead of epoch 0
+    machine: str | None = None  # None: the log does not say (sittings before 2026-12-06)
     # epoch -> (training, figure) per line; the training is None in lines that do not name it
     values_by_epoch: dict[int, list[tuple[str | None, str]]] = field(
         default_factory=lambda: defaultdict(list)
@@ -47,6 +49,8 @@ class Overlap:
     epochs: int
     same: int
     first_different: int | None
+    earlier_machine: str | None = None
+    later_machine: str | None = None
 
 
 def _training_header(lines: list[str], start: int) -> str:
@@ -67,6 +71,9 @@ def read_sittings(text: str) -> list[Sitting]:
             sittings.append(Sitting(len(sittings) + 1))
             continue
         if not sittings:
+            continue
+        if line.startswith(MACHINE_START):
+            sittings[-1].machine = line[len(MACHINE_START) :].strip()
             continue
         if line.startswith(TRAINING_START):
             header = _training_header(lines, index)
@@ -109,6 +116,8 @@ def overlaps(sittings: list[Sitting]) -> list[Overlap]:
                     epochs=len(common),
                     same=len(common) - len(differing),
                     first_different=differing[0] if differing else None,
+                    earlier_machine=earlier.machine,
+                    later_machine=later.machine,
                 )
             )
     return found
@@ -126,7 +135,26 @@ def describe(overlap: Overlap) -> str:
     head += f"{overlap.same} of {overlap.epochs} shared epochs printed the same figures"
     if overlap.first_different is not None:
         head += f"; first different at epoch {overlap.first_different}"
-    return head
+    return head + machines(overlap)
+
+
+def machines(overlap: Overlap) -> str:
+    """Whether the two sittings ran on the same machine, where the log says: another CPU
+    model, thread count or package version may change the figures (README, "Run folder,
+    resume, report")."""
+    earlier, later = overlap.earlier_machine, overlap.later_machine
+    if earlier == later:
+        return f" (both on {later})" if later else ""
+    if earlier is None:
+        return f" (sitting {overlap.earlier}: machine not logged; sitting {overlap.later}: {later})"
+    if later is None:
+        return (
+            f" (sitting {overlap.earlier}: {earlier}; sitting {overlap.later}: machine not logged)"
+        )
+    return (
+        f" (on different machines: sitting {overlap.earlier}: {earlier}; "
+        f"sitting {overlap.later}: {later})"
+    )
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from factory.cli import app
 from factory.compare import machine as machine_module
 from factory.compare import report as report_module
 from factory.compare import train as train_module
-from factory.compare.machine import describe_cpu
+from factory.compare.machine import describe_cpu, describe_sitting
 from factory.compare.metrics import ImageDetections
 from factory.errors import FactoryError
 from tests.compare_helpers import make_fake_synth
@@ -273,6 +273,9 @@ def test_stop_after_pauses_and_the_same_command_resumes(
     result = invoke(*args, "--device", "0", "--workers", "3", "--threads", "3")  # fakes: no GPU
     assert result.exit_code == 0, result.output
     assert f"resuming after epoch 1 of {epochs})" in " ".join(result.output.split())
+    # the log names each sitting's machine on one line (a paused run's log outlives it)
+    sitting_line = f"compare: machine: {describe_sitting(machine_module.machine(), '0', None)}\n"
+    assert sitting_line in result.output
     assert [r["epochs_done"] for r in fake_training.resumed] == [1]
     assert fake_training.resumed[0]["overrides"] == {"device": "0", "workers": 3}
     assert fake_training.resumed[0]["label"] == name  # its epoch lines say which it is
@@ -475,6 +478,16 @@ def test_cpu_model_reads_the_model_name_and_describes_it(tmp_path):
     assert described == "AMD EPYC 9B14 (2 logical CPUs)"
     assert describe_cpu({"cpu": "M1", "logical_cpus": 1}) == "M1 (1 logical CPU)"
     assert machine_module.machine()["logical_cpus"] == os.cpu_count()
+    # the compare's log line for a sitting: threads only where torch's CPU threads apply
+    record = {"cpu": "AMD EPYC 9B14", "logical_cpus": 2, "ultralytics": "8.4.190",
+              "torch": "2.14.1", "numpy": "2.4.6", "opencv-python": "5.1.0.95"}  # fmt: skip
+    assert describe_sitting(record, "cpu", 1) == (
+        "AMD EPYC 9B14 (2 logical CPUs); device cpu, threads 1; ultralytics 8.4.190, "
+        "torch 2.14.1, numpy 2.4.6, opencv-python 5.1.0.95, albumentations not installed"
+    )
+    assert describe_sitting(record, "0", None).startswith(
+        "AMD EPYC 9B14 (2 logical CPUs); device 0; "
+    )
 
 
 def test_report_names_the_cpus_latency_was_timed_on(
@@ -522,6 +535,7 @@ def test_sitting_repeat_script_compares_a_restarted_sitting_with_the_lost_one(
         "  epoch 2/9: val mAP50-95 0.120\n  epoch 2/9: val mAP50-95 0.050\n"
         "  epoch 3/9: val mAP50-95 0.200\n  epoch 3/9: val mAP50-95 0.100\n"
         "compare: run folder: out/run\n"
+        "compare: machine: Intel Xeon (2 logical CPUs); device cpu, threads 1\n"
         + start
         + "  epoch 1/9: val mAP50-95 0.010\n  epoch 1/9: val mAP50-95 0.000\n"
         "  epoch 2/9: val mAP50-95 0.050\n  epoch 2/9: val mAP50-95 0.120\n"
@@ -540,10 +554,16 @@ def test_sitting_repeat_script_compares_a_restarted_sitting_with_the_lost_one(
         return f"  epoch {epoch}/9: val mAP50-95 {value}  [s / {arm} / seed 2; 1m0s an epoch]\n"
 
     seed2 = "compare: training s / real / seed 2 (9 images seen,\n9 epochs of 1) [2 at once]\n"
-    for first, second in (("0.100", "0.200"), ("0.100", "0.200"), ("0.200", "0.100")):
+    # Since 2026-12-06 a sitting's log names its machine: the same one, or another CPU.
+    for first, second, machine in (
+        ("0.100", "0.200", "AMD EPYC (2 logical CPUs); device cpu, threads 1"),
+        ("0.100", "0.200", "AMD EPYC (2 logical CPUs); device cpu, threads 1"),
+        ("0.200", "0.100", "Intel Xeon (2 logical CPUs); device cpu, threads 1"),
+    ):
         log.write_text(
             log.read_text()
             + "compare: run folder: out/run\n"
+            + f"compare: machine: {machine}\n"
             + seed2
             + named("real", 1, "0.050") + named("real+checked", 1, "0.050")
             + named("real", 2, first) + named("real+checked", 2, second)
@@ -560,12 +580,18 @@ def test_sitting_repeat_script_compares_a_restarted_sitting_with_the_lost_one(
     printed = capsys.readouterr().out.splitlines()
     assert printed[1:] == [
         "sitting 2 against sitting 1: 2 of 3 shared epochs printed the same figures; "
-        "first different at epoch 3",
-        "sitting 6 against sitting 5: 2 of 2 shared epochs printed the same figures",
+        "first different at epoch 3 (sitting 1: machine not logged; "
+        "sitting 2: Intel Xeon (2 logical CPUs); device cpu, threads 1)",
+        "sitting 6 against sitting 5: 2 of 2 shared epochs printed the same figures "
+        "(both on AMD EPYC (2 logical CPUs); device cpu, threads 1)",
         "sitting 7 against sitting 5: 1 of 2 shared epochs printed the same figures; "
-        "first different at epoch 2",
+        "first different at epoch 2 (on different machines: "
+        "sitting 5: AMD EPYC (2 logical CPUs); device cpu, threads 1; "
+        "sitting 7: Intel Xeon (2 logical CPUs); device cpu, threads 1)",
         "sitting 7 against sitting 6: 1 of 2 shared epochs printed the same figures; "
-        "first different at epoch 2",
+        "first different at epoch 2 (on different machines: "
+        "sitting 6: AMD EPYC (2 logical CPUs); device cpu, threads 1; "
+        "sitting 7: Intel Xeon (2 logical CPUs); device cpu, threads 1)",
     ]
 
 
@@ -1035,6 +1061,8 @@ def test_real_training_paused_by_stop_after_resumes_from_last_pt(
         torch.set_num_threads(before)
     assert result.exit_code == 0, result.output
     assert used == threads
+    here = describe_sitting(machine_module.machine(), "cpu", threads)
+    assert f"compare: machine: {here}\n" in result.output
     # each epoch line names its training and, timed on this sitting, what is left of it
     lines = re.findall(r"epoch (\d)/3: val mAP50-95 [0-9.]+  \[(.+?)\]", result.output)
     assert [epoch for epoch, _ in lines] == ["2", "3"], result.output

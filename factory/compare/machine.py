@@ -57,3 +57,14 @@ def describe_cpu(record: dict) -> str:
     if not cpus:
         return name
     return f"{name} ({cpus} logical CPU{'s' if cpus != 1 else ''})"
+
+
+def describe_sitting(record: dict, device: str, threads: int | None) -> str:
+    """One line naming what a sitting trains on, for the compare's log:
+    ``AMD EPYC (2 logical CPUs); device cpu, threads 1; ultralytics 8.4.190, torch 2.14.1, ...``.
+
+    A paused run's log is all that survives a lost machine, so it is the log that has to say
+    which CPU and packages each sitting had when a restart does not repeat the lost one."""
+    packages = ", ".join(f"{p} {record.get(p) or 'not installed'}" for p in TRAINING_PACKAGES)
+    where = f"device {device}" + (f", threads {threads}" if threads is not None else "")
+    return f"{describe_cpu(record)}; {where}; {packages}"

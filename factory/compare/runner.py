@@ -284,6 +284,18 @@ def run_compare(
         spec_record = _spec_record(spec, data_yaml)
         if not _finished(folder, spec_record, data_yaml):
             pending.append((spec, spec_record, setting, arm, index, folder))
+    if pending:
+        from factory.compare.machine import describe_sitting, machine
+        from factory.compare.train import cpu_threads
+
+        first_spec = pending[0][0]
+        # One unwrapped line, so that bench/sitting_repeat.py can read it back from the log.
+        say.print(
+            f"compare: machine: {describe_sitting(machine(), device, cpu_threads(first_spec))}",
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
+        )
     last_report = time.monotonic()
     deadline = None if options.stop_after_seconds is None else _now() + options.stop_after_seconds
     unfinished = []
