@@ -26,6 +26,7 @@ from factory.compare.arms import (
     real_subset,
 )
 from factory.compare.budget import plan_budget
+from factory.compare.machine import describe_sitting, machine
 from factory.compare.options import CompareOptions
 from factory.dataset import Dataset, load_dataset
 from factory.errors import FactoryError
@@ -285,7 +286,6 @@ def run_compare(
         if not _finished(folder, spec_record, data_yaml):
             pending.append((spec, spec_record, setting, arm, index, folder))
     if pending:
-        from factory.compare.machine import describe_sitting, machine
         from factory.compare.train import cpu_threads
 
         first_spec = pending[0][0]
