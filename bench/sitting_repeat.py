@@ -145,15 +145,11 @@ def machines(overlap: Overlap) -> str:
     earlier, later = overlap.earlier_machine, overlap.later_machine
     if earlier == later:
         return f" (both on {later})" if later else ""
-    if earlier is None:
-        return f" (sitting {overlap.earlier}: machine not logged; sitting {overlap.later}: {later})"
-    if later is None:
-        return (
-            f" (sitting {overlap.earlier}: {earlier}; sitting {overlap.later}: machine not logged)"
-        )
+    prefix = "on different machines: " if earlier and later else ""
+    unknown = "machine not logged"
     return (
-        f" (on different machines: sitting {overlap.earlier}: {earlier}; "
-        f"sitting {overlap.later}: {later})"
+        f" ({prefix}sitting {overlap.earlier}: {earlier or unknown}; "
+        f"sitting {overlap.later}: {later or unknown})"
     )
 
 
