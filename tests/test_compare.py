@@ -1292,6 +1292,23 @@ def test_budget_curve_script_collects_runs_of_separate_budgets(
     expected = budget_curve.budget_convergence([(32, vals[0]), (64, vals[1])])
     assert checks[real_count]["status"] == expected["status"] != "unknown"
     assert f"- Budget check: {expected['sentence']}" in text
+    test_means = [
+        settings[n]["arms"]["real"]["metrics"]["map50_95"]["mean"] for n in ("run-32", "run-64")
+    ]
+    assert (
+        f"real-only test mAP50-95 changed by {test_means[1] - test_means[0]:+.3f} from 32 to 64"
+        in text
+    )
+
+    # A test gain past the tolerance that the val check called levelled is flagged, not hidden.
+    def point(seen, test):
+        return {"images_seen": seen, "real": {"mean": test}}
+
+    levelled = {"status": "levelled"}
+    flagged = budget_curve._test_change_sentence(point(32, 0.40), point(64, 0.42), levelled)
+    assert "+0.020" in flagged and "does not bear out the level" in flagged
+    quiet = budget_curve._test_change_sentence(point(32, 0.40), point(64, 0.405), levelled)
+    assert "+0.005" in quiet and "bear out" not in quiet
     # Results written before arms carried best_val_map50_95 give the same, from the trainings.
     for run in runs:
         results = json.loads((run / "results.json").read_text())
