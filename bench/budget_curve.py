@@ -38,12 +38,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from factory.compare.stats import (
-    LEVELLED_TOLERANCE,
-    budget_convergence,
-    convergence,
-    mean_std,
-)
+from factory.compare.stats import budget_convergence, budget_test_note, convergence, mean_std
 from factory.compare.train import recorded_mosaic_closed
 
 REAL_ARM = "real"
@@ -228,27 +223,10 @@ def render(curves: dict[int, list[dict]], arm: str) -> tuple[str, dict]:
             )
         lines += ["", f"- Budget check: {check['sentence']}"]
         if len(points) >= 2:
-            lines.append(f"- {_test_change_sentence(points[-2], points[-1], check)}")
+            before, after = ((p["images_seen"], p["real"]["mean"]) for p in points[-2:])
+            lines.append(f"- {budget_test_note(before, after, check['status'])}")
         lines.append("")
     return "\n".join(lines), checks
-
-
-def _test_change_sentence(before: dict, after: dict, check: dict) -> str:
-    """Real-only's test change over the same last doubling, for the reader only: the budget is
-    chosen on validation, never on the test split, but a test gain the val check did not see
-    says how far its verdict can be trusted."""
-    gain = after["real"]["mean"] - before["real"]["mean"]
-    sentence = (
-        f"For information only (the budget check reads val, never test): real-only test "
-        f"mAP50-95 changed by {gain:+.3f} from {before['images_seen']:,} to "
-        f"{after['images_seen']:,} images seen."
-    )
-    if check["status"] == "levelled" and gain > LEVELLED_TOLERANCE:
-        sentence += (
-            f" That is more than the tolerance ({LEVELLED_TOLERANCE}): the test split does not "
-            "bear out the level, so a comparison at the smaller budget may overstate the gain."
-        )
-    return sentence
 
 
 def _mean_std(point: dict) -> str:

@@ -18,7 +18,7 @@ from factory.compare.metrics import (
     map75,
     match_image,
 )
-from factory.compare.stats import bootstrap_difference, convergence, verdict
+from factory.compare.stats import bootstrap_difference, budget_test_note, convergence, verdict
 from factory.compare.train import mosaic_closed_epochs
 from factory.errors import FactoryError
 from factory.seeding import rng_for
@@ -284,6 +284,15 @@ def test_verdict_sentences():
         partial["distinguishable"]
         and "95% CI over test images, seed 2 only" in (partial["sentence"])
     )
+
+
+def test_budget_test_note_flags_a_test_gain_only_against_a_level():
+    flagged = budget_test_note((240, 0.421), (480, 0.441), "levelled")
+    assert "changed by +0.020 from 240 to 480 images seen" in flagged
+    assert "does not bear out the level" in flagged
+    assert "bear out" not in budget_test_note((240, 0.421), (480, 0.426), "levelled")
+    # climbing on val already says the smaller budget is not enough: nothing to add
+    assert "bear out" not in budget_test_note((240, 0.421), (480, 0.441), "climbing")
 
 
 def test_convergence():

@@ -24,6 +24,7 @@ from factory.compare.stats import (
     LEVELLED_TOLERANCE,
     bootstrap_difference,
     budget_convergence,
+    budget_test_note,
     convergence,
     mean_std,
     name_seeds,
@@ -490,6 +491,14 @@ def budget_checks(settings: list[dict]) -> list[dict]:
     for others, points in _real_val_by_budget(settings).items():
         check = budget_convergence([(seen, value) for seen, value, _ in points])
         if check["status"] != "unknown":
+            test_by_key = {
+                s["key"]: s["arms"][REAL_ARM]["metrics"]["map50_95"]["mean"]
+                for s in settings
+                if REAL_ARM in s["arms"]
+            }
+            before, after = ((seen, test_by_key[key]) for seen, _, key in points[-2:])
+            check["test_gain"] = after[1] - before[1]
+            check["test_note"] = budget_test_note(before, after, check["status"])
             varying = [
                 (f, v) for f, v in others
                 if len({s["setting"].get(f) for s in settings}) > 1
@@ -598,6 +607,8 @@ def render_markdown(out: dict, class_names: list[str]) -> str:
         for check in out.get("budget_checks", []):
             where = f" ({check['where']})" if check["where"] else ""
             lines += [f"- **Budget check**{where}: {check['sentence']}"]
+            if check.get("test_note"):  # absent from results written before it existed
+                lines += [f"  - {check['test_note']}"]
         if out.get("budget_checks"):
             lines += [""]
         lines += [f"![sweep]({p})" for p in out.get("sweep_plots", [])] + [""]

@@ -225,3 +225,28 @@ def budget_convergence(
             f"**levelled off by {small:,} images seen**."
         ),
     }
+
+
+def budget_test_note(
+    before: tuple[int, float],
+    after: tuple[int, float],
+    status: str,
+    *,
+    tolerance: float = LEVELLED_TOLERANCE,
+) -> str:
+    """Real-only's *test* mAP50-95 change over the last budget doubling, ``before`` and
+    ``after`` as (images seen, test mean), told to the reader beside the budget check. The
+    budget is still chosen on validation; but a test gain past the tolerance at a budget that
+    check calls levelled says the comparison at the smaller budget may overstate the gain."""
+    (small, small_test), (large, large_test) = before, after
+    gain = large_test - small_test
+    note = (
+        f"For information only (the budget check reads val, never test): real-only test "
+        f"mAP50-95 changed by {gain:+.3f} from {small:,} to {large:,} images seen."
+    )
+    if status == "levelled" and gain > tolerance:
+        note += (
+            f" That is more than the tolerance ({tolerance}): the test split does not bear out "
+            "the level, so a comparison at the smaller budget may overstate the gain."
+        )
+    return note
