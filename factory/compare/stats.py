@@ -234,10 +234,11 @@ def budget_test_note(
     *,
     tolerance: float = LEVELLED_TOLERANCE,
 ) -> str:
-    """Real-only's *test* mAP50-95 change over the last budget doubling, ``before`` and
+    """Real-only's *test* mAP50-95 change between the two largest budgets, ``before`` and
     ``after`` as (images seen, test mean), told to the reader beside the budget check. The
     budget is still chosen on validation; but a test gain past the tolerance at a budget that
-    check calls levelled says the comparison at the smaller budget may overstate the gain."""
+    check calls levelled says real-only may still be gaining there, so a comparison at the
+    smaller budget may not hold at the larger one, in either direction."""
     (small, small_test), (large, large_test) = before, after
     gain = large_test - small_test
     note = (
@@ -247,6 +248,7 @@ def budget_test_note(
     if status == "levelled" and gain > tolerance:
         note += (
             f" That is more than the tolerance ({tolerance}): the test split does not bear out "
-            "the level, so a comparison at the smaller budget may overstate the gain."
+            "the level; real-only may still be gaining, and a comparison at the smaller budget "
+            "may not hold at the larger one."
         )
     return note
