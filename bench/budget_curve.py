@@ -9,7 +9,7 @@ difference with its bootstrap CI and verdict as the run reported it, the mean be
 validation mAP50-95, each arm's within-training convergence status, and whether real-only's
 best validation mAP50-95 had levelled off between the two largest budgets (validation, as
 in `factory compare`: the budget is chosen without the test split). Beside that check it
-states real-only's *test* change over the same doubling, for the reader only, and says so
+states real-only's *test* change between the same two budgets, for the reader only, and says so
 when the test split gained more than the tolerance at a budget the val check calls levelled.
 
     python bench/budget_curve.py RUN_OR_RESULTS_JSON ... [--arm real+checked] [--out F.md]
@@ -222,7 +222,7 @@ def render(curves: dict[int, list[dict]], arm: str) -> tuple[str, dict]:
                 f"{', '.join(climbing) or 'neither'} | `{p['run']}` |"
             )
         lines += ["", f"- Budget check: {check['sentence']}"]
-        if len(points) >= 2:
+        if check["status"] != "unknown":  # two budgets or more
             before, after = ((p["images_seen"], p["real"]["mean"]) for p in points[-2:])
             lines.append(f"- {budget_test_note(before, after, check['status'])}")
         lines.append("")

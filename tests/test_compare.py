@@ -1305,7 +1305,6 @@ def test_budget_curve_script_collects_runs_of_separate_budgets(
         f"real-only test mAP50-95 changed by {test_means[1] - test_means[0]:+.3f} from 32 to 64"
         in text
     )
-
     # Results written before arms carried best_val_map50_95 give the same, from the trainings.
     for run in runs:
         results = json.loads((run / "results.json").read_text())

@@ -488,14 +488,14 @@ def budget_checks(settings: list[dict]) -> list[dict]:
     :func:`budget_convergence`). Validation, not test: the budget is a choice of protocol, and
     the test split only scores the models that protocol produced."""
     checks = []
+    test_by_key = {
+        s["key"]: s["arms"][REAL_ARM]["metrics"]["map50_95"]["mean"]
+        for s in settings
+        if REAL_ARM in s["arms"]
+    }
     for others, points in _real_val_by_budget(settings).items():
         check = budget_convergence([(seen, value) for seen, value, _ in points])
         if check["status"] != "unknown":
-            test_by_key = {
-                s["key"]: s["arms"][REAL_ARM]["metrics"]["map50_95"]["mean"]
-                for s in settings
-                if REAL_ARM in s["arms"]
-            }
             before, after = ((seen, test_by_key[key]) for seen, _, key in points[-2:])
             check["test_gain"] = after[1] - before[1]
             check["test_note"] = budget_test_note(before, after, check["status"])
