@@ -16,6 +16,19 @@ trainings come back without test predictions, and the report then says which see
 could not resample. A training already in RUN is never overwritten, nor one that has begun
 there (spec.json without result.json). `--skip real:1,2` leaves those kept trainings out: use
 it for seeds that a compare started just now retrains, before their folders exist.
+
+A paused training (`--stop-after`) lives only in its run folder, so a new machine starts it
+over. `save-paused` keeps each paused training's resume state under paused/: spec.json, the
+stage folders' results.csv, args.yaml and sitting records, weights/last.pt with AdamW's two
+moments rounded to bf16 (18 MB for YOLOv8n rather than ultralytics' 30 MB with fp32 moments)
+and weights/best.pt without the optimizer's state (only last.pt resumes; 6 MB), plus the run's
+config.json. It replaces what paused/ held before, so a training finished since drops out of
+it. `restore-paused` writes them into RUN (moments back in fp32) before the same compare
+command runs again, which then resumes them. Only a new machine resumes from these: a kept
+machine's own last.pt has gone as far, and is left alone.
+
+    python bench/keep_run.py save-paused RUN bench/results/compare_deeppcb_<run>
+    python bench/keep_run.py restore-paused bench/results/compare_deeppcb_<run> RUN
 """
 
 from __future__ import annotations
@@ -26,10 +39,30 @@ import shutil
 from pathlib import Path
 
 from factory.compare.report import load_results
-from factory.compare.runner import DETECTIONS_FILE, RESULT_FILE, _safe
+from factory.compare.runner import CONFIG_FILE, DETECTIONS_FILE, RESULT_FILE, _safe
+from factory.compare.train import epochs_done, stage_is_kept
 from factory.io import write_json
 
 KEPT = ("report.md", "results.json", "val_curves.md")
+PAUSED = "paused"
+# What resumes a stage; its plots and batch pictures are left behind.
+STAGE_FILES = ("results.csv", "args.yaml", "sittings.json", "resumed_after.json", "stage_done.json")
+# Optimizer state entries that are counters, not per-parameter tensors: never rounded.
+COUNTERS = ("step",)
+
+
+def cast_optimizer_state(checkpoint: dict, dtype) -> dict:
+    """``checkpoint`` with its optimizer's floating per-parameter state (AdamW's moments) in
+    ``dtype``: bf16 keeps fp32's range (the second moment can be tiny) in half the bytes."""
+    import torch
+
+    optimizer = checkpoint.get("optimizer")
+    if optimizer:
+        for state in optimizer["state"].values():
+            for key, value in state.items():
+                if key not in COUNTERS and torch.is_tensor(value) and value.is_floating_point():
+                    state[key] = value.to(dtype)
+    return checkpoint
 
 
 def training_folder(root: Path, record: dict) -> Path:
@@ -122,6 +155,97 @@ def restore(
     return count
 
 
+def paused_trainings(run: Path) -> list[Path]:
+    """Training folders of RUN begun (spec.json) but not finished (no result.json)."""
+    return sorted(
+        folder.parent
+        for folder in (run / "runs").glob("*/*/seed-*/spec.json")
+        if not (folder.parent / RESULT_FILE).is_file()
+    )
+
+
+def save_paused(run: Path, dest: Path) -> int:
+    """Keep the resume state of RUN's paused trainings under DEST/paused (replaced whole)."""
+    import torch
+
+    if not (run / CONFIG_FILE).is_file():
+        raise SystemExit(f"error: {run}: not a compare run folder (no {CONFIG_FILE})")
+    kept = dest / PAUSED
+    if kept.exists():
+        shutil.rmtree(kept)
+    count = 0
+    for training in paused_trainings(run):
+        stages = [d for d in sorted(training.iterdir()) if d.is_dir() and stage_is_kept(d)]
+        if not stages:
+            continue  # begun, but no epoch saved yet: nothing to resume from
+        target = kept / training.relative_to(run / "runs")
+        target.mkdir(parents=True)
+        shutil.copy2(training / "spec.json", target / "spec.json")
+        for stage in stages:
+            (target / stage.name / "weights").mkdir(parents=True)
+            for name in STAGE_FILES:
+                if (stage / name).is_file():
+                    shutil.copy2(stage / name, target / stage.name / name)
+            weights = stage / "weights"
+            if (weights / "last.pt").is_file():
+                checkpoint = torch.load(weights / "last.pt", map_location="cpu", weights_only=False)
+                cast_optimizer_state(checkpoint, torch.bfloat16)
+                torch.save(checkpoint, target / stage.name / "weights/last.pt")
+            if (weights / "best.pt").is_file():
+                # The best model is only evaluated, never resumed: its optimizer state is
+                # ballast (ultralytics strips it at the end of the training all the same).
+                checkpoint = torch.load(weights / "best.pt", map_location="cpu", weights_only=False)
+                checkpoint["optimizer"] = None
+                torch.save(checkpoint, target / stage.name / "weights/best.pt")
+        print(f"kept {training}: paused after epoch {epochs_done(training)}")
+        count += 1
+    if count:
+        shutil.copy2(run / CONFIG_FILE, kept / CONFIG_FILE)
+    return count
+
+
+def restore_paused(saved: Path, run: Path) -> int:
+    """Put the paused trainings kept under SAVED/paused into RUN, for the same compare command
+    to resume; a training that RUN has finished, or carried as far, is left alone."""
+    import torch
+
+    kept = saved / PAUSED
+    if not (kept / CONFIG_FILE).is_file():
+        raise SystemExit(f"error: {saved}: no paused training kept (no {PAUSED}/{CONFIG_FILE})")
+    config = json.loads((kept / CONFIG_FILE).read_text())
+    if (run / CONFIG_FILE).is_file():
+        here = json.loads((run / CONFIG_FILE).read_text())
+        if here.get("test_lock_sha256") != config.get("test_lock_sha256"):
+            raise SystemExit(
+                f"error: {saved} was paused on another test split than {run} "
+                "(test lock digests differ)"
+            )
+    elif run.is_dir() and any(run.iterdir()):
+        raise SystemExit(f"error: {run}: not empty and not a compare run folder")
+    else:
+        run.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(kept / CONFIG_FILE, run / CONFIG_FILE)
+    count = 0
+    for spec in sorted(kept.glob("*/*/seed-*/spec.json")):
+        training = spec.parent
+        target = run / "runs" / training.relative_to(kept)
+        if (target / RESULT_FILE).is_file():
+            print(f"kept {target}: already finished there")
+            continue
+        if epochs_done(target) >= epochs_done(training):
+            print(f"kept {target}: already at epoch {epochs_done(target)} there")
+            continue
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(training, target)
+        for last in target.glob("*/weights/last.pt"):
+            checkpoint = torch.load(last, map_location="cpu", weights_only=False)
+            torch.save(cast_optimizer_state(checkpoint, torch.float32), last)
+        print(f"restored {target}: paused after epoch {epochs_done(target)}")
+        count += 1
+    return count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -136,8 +260,22 @@ def main() -> None:
     restoring.add_argument(
         "--skip", action="append", default=[], help="leave out ARM:SEEDS, e.g. real:1,2"
     )
+    saving_paused = commands.add_parser(
+        "save-paused", help="keep the resume state of a run's paused trainings"
+    )
+    saving_paused.add_argument("run", type=Path)
+    saving_paused.add_argument("dest", type=Path)
+    restoring_paused = commands.add_parser(
+        "restore-paused", help="put kept paused trainings into a run folder, to resume them"
+    )
+    restoring_paused.add_argument("saved", type=Path)
+    restoring_paused.add_argument("run", type=Path)
     args = parser.parse_args()
-    if args.command == "save":
+    if args.command == "save-paused":
+        print(f"kept {save_paused(args.run, args.dest)} paused trainings in {args.dest}")
+    elif args.command == "restore-paused":
+        print(f"restored {restore_paused(args.saved, args.run)} paused trainings into {args.run}")
+    elif args.command == "save":
         print(f"saved {save(args.run, args.dest)} trainings to {args.dest}")
     else:
         seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None

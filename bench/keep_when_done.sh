@@ -6,7 +6,10 @@
 #   nohup setsid bash bench/keep_when_done.sh outputs/compare-bench/run-50-120k-layout \
 #       bench/results/compare_deeppcb_run-50-120k-layout [MORE_FILES_TO_COMMIT ...] &
 #
-# It commits only the kept folder and the files named after it (for example the log).
+# It commits only the kept folder and the files named after it (for example the log). The
+# resume state of trainings still paused goes into the kept folder's paused/ too (`keep_run.py
+# save-paused`: about 19 MB a training), so that a new machine goes on from there rather than
+# starting over (bench/start_layout.sh puts it back).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
@@ -25,6 +28,7 @@ else
     mkdir -p "$kept"
 fi
 python bench/val_curves.py "$run" --every 10 > "$kept/val_curves.md"
+python bench/keep_run.py save-paused "$run" "$kept"
 git add "$kept" "$@"
 git commit -q -m "bench: keep $(basename "$run") ($(date -u +%F))" -- "$kept" "$@"
 echo "kept and committed at $(date)"

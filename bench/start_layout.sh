@@ -5,7 +5,9 @@
 # (session 10) and 1 h 46 min (session 11; one alone ran no faster) on 2 CPU cores; a 120k
 # pair takes twice that, so it spans two sessions.
 # outputs/ may not survive the session (the kept results in bench/results/ do); when it
-# does, re-running the same command resumes an interrupted training from its last.pt.
+# does, re-running the same command resumes an interrupted training from its last.pt. When it
+# does not, the paused trainings that bench/keep_when_done.sh kept (the kept folder's paused/,
+# last.pt included) are put back first, so a new machine resumes them too.
 #
 #   bash bench/start_layout.sh [SEED_INDICES] [ARMS] [REAL_COUNT] [SEEDS] [BUDGET_K]
 #   # defaults: 1,2 real+checked 50 3 60; e.g. `bench/start_layout.sh 0,1 real 100`
@@ -92,6 +94,8 @@ done
 arms_name=${arms//+/-}
 # Appended to, so that the log of a resumed training keeps its earlier sittings.
 log=bench/results/compare_deeppcb_run-$real-${budget_k}k-$name-${arms_name//,/_}-s${seeds//,/}.log
+# A new machine has no run folder: the paused trainings come back before the compare opens it.
+[ -f $KEPT/paused/config.json ] && python bench/keep_run.py restore-paused $KEPT $RUN
 # --threads 1: what ultralytics chose on the 2-core machines that trained the kept runs;
 # pinned (session 31) so that a larger machine trains the same way (the count changes the
 # gradients bitwise).

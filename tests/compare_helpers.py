@@ -4,8 +4,10 @@ brief's contract (real train + ``syn_XXXXXX`` images with instance masks, ``mani
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,18 @@ import numpy as np
 from factory.dataset import Annotation, load_dataset, yolo_label_lines
 from factory.io import write_image
 from tests.conftest import paint_defect, tiny_background
+
+
+def load_bench_script(name: str, monkeypatch=None):
+    """bench/NAME.py as a module (bench/ is scripts, not a package). With ``monkeypatch`` it is
+    registered in sys.modules while the test runs, as dataclasses defined in it need."""
+    script = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, script)
+    module = importlib.util.module_from_spec(spec)
+    if monkeypatch is not None:
+        monkeypatch.setitem(sys.modules, name, module)
+    spec.loader.exec_module(module)
+    return module
 
 
 def make_fake_synth(real_root: Path, out: Path, *, count: int = 6, seed: int = 1) -> Path:

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from factory.compare import train as train_module
 from factory.compare.machine import describe_cpu, describe_sitting
 from factory.compare.metrics import ImageDetections
 from factory.errors import FactoryError
-from tests.compare_helpers import make_fake_synth
+from tests.compare_helpers import load_bench_script, make_fake_synth
 from tests.conftest import make_tiny_dataset
 
 runner = CliRunner()
@@ -455,12 +454,7 @@ def test_val_curves_script_leaves_out_stages_that_start_over(tmp_path, capsys, m
         {"epoch": 2, "map50": 0.4, "map50_95": 0.25},
     ]
     (restored / "result.json").write_text(json.dumps({"train": {"curve": curve}}))
-    import importlib.util
-
-    script = Path(__file__).resolve().parents[1] / "bench" / "val_curves.py"
-    spec = importlib.util.spec_from_file_location("val_curves", script)
-    val_curves = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(val_curves)
+    val_curves = load_bench_script("val_curves")
     monkeypatch.setattr("sys.argv", ["val_curves.py", str(tmp_path), "--every", "1"])
     val_curves.main()
     printed = capsys.readouterr()
@@ -568,13 +562,7 @@ def test_sitting_repeat_script_compares_a_restarted_sitting_with_the_lost_one(
             + named("real", 1, "0.050") + named("real+checked", 1, "0.050")
             + named("real", 2, first) + named("real+checked", 2, second)
         )  # fmt: skip
-    import importlib.util
-
-    script = Path(__file__).resolve().parents[1] / "bench" / "sitting_repeat.py"
-    spec = importlib.util.spec_from_file_location("sitting_repeat", script)
-    sitting_repeat = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "sitting_repeat", sitting_repeat)  # for its dataclasses
-    spec.loader.exec_module(sitting_repeat)
+    sitting_repeat = load_bench_script("sitting_repeat", monkeypatch)
     monkeypatch.setattr("sys.argv", ["sitting_repeat.py", str(log)])
     sitting_repeat.main()
     printed = capsys.readouterr().out.splitlines()
@@ -1015,8 +1003,23 @@ def test_tiny_end_to_end_with_real_training(real_and_synth, tmp_path):
     assert not list(real.rglob("*.cache")) and not list(synth.rglob("*.cache"))
 
 
+def tiny_real_training(real: Path, out: Path, budget: int = 48) -> list[str]:
+    """A real ultralytics training of 3 tiny epochs: the command line."""
+    return [str(real), "--arm", "real", "--seeds", "1", "--budget", str(budget), "--epochs", "3",
+            "--batch", "8", "--imgsz", "32", "--bootstrap", "100", "--device", "cpu",
+            "--out", str(out)]  # fmt: skip
+
+
+@pytest.fixture
+def pause_after_first_epoch(monkeypatch):
+    """With --stop-after, the deadline "passes" at the end of the first epoch."""
+    monkeypatch.setattr(
+        train_module, "pause_due", lambda deadline, done, epochs, now: deadline and done == 1
+    )
+
+
 def test_real_training_paused_by_stop_after_resumes_from_last_pt(
-    real_and_synth, tmp_path, monkeypatch
+    real_and_synth, tmp_path, monkeypatch, pause_after_first_epoch
 ):
     """With ultralytics itself: a pause leaves a resumable last.pt (optimizer kept, not
     stripped by a final validation) and no result; the same command finishes all epochs."""
@@ -1024,13 +1027,7 @@ def test_real_training_paused_by_stop_after_resumes_from_last_pt(
 
     real, _ = real_and_synth
     out = tmp_path / "run"
-    args = [str(real), "--arm", "real", "--seeds", "1", "--budget", "48", "--epochs", "3",
-            "--batch", "8", "--imgsz", "32", "--bootstrap", "100", "--device", "cpu",
-            "--out", str(out)]  # fmt: skip
-    # the deadline "passes" at the end of the first epoch
-    monkeypatch.setattr(
-        train_module, "pause_due", lambda deadline, done, epochs, now: deadline and done == 1
-    )
+    args = tiny_real_training(real, out)
     result = invoke(*args, "--stop-after", "2h")
     assert result.exit_code == 0, result.output
     assert "after epoch 1 of 3 (last.pt saved)" in " ".join(result.output.split())
@@ -1094,6 +1091,64 @@ def test_real_training_paused_by_stop_after_resumes_from_last_pt(
     )
 
 
+def test_paused_training_kept_by_keep_run_resumes_on_a_new_machine(
+    real_and_synth, tmp_path, pause_after_first_epoch
+):
+    """bench/keep_run.py save-paused / restore-paused, with ultralytics itself: a training
+    paused in one run folder, kept, and put back into a fresh one (a new machine: outputs/
+    gone) resumes there after its saved epoch and finishes, rather than starting over."""
+    import torch
+
+    keep_run = load_bench_script("keep_run")
+    real, _ = real_and_synth
+    out = tmp_path / "run"
+    args = tiny_real_training(real, out, budget=192)  # enough batches for optimizer steps
+    assert invoke(*args, "--stop-after", "2h").exit_code == 0
+    kept = tmp_path / "kept"
+    assert keep_run.save_paused(out, kept) == 1
+    training = Path("real-all_ratio-all_img-32") / "real" / "seed-0"
+    stage = kept / "paused" / training / "train"
+    assert sorted(p.name for p in stage.iterdir()) == [
+        "args.yaml", "results.csv", "sittings.json", "weights"
+    ]  # fmt: skip
+    original = torch.load(out / "runs" / training / "train/weights/last.pt", weights_only=False)
+    last = torch.load(stage / "weights/last.pt", weights_only=False)
+    best = torch.load(stage / "weights/best.pt", weights_only=False)
+    assert best["optimizer"] is None and best["ema"] is not None
+    moments = [(index, key) for index, state in original["optimizer"]["state"].items()
+               for key in state if key != "step"]  # fmt: skip
+    assert {key for _, key in moments} == {"exp_avg", "exp_avg_sq"}  # AdamW
+    for index, key in moments:
+        assert last["optimizer"]["state"][index][key].dtype == torch.bfloat16
+        assert original["optimizer"]["state"][index][key].dtype == torch.float32
+
+    # A new machine: no run folder. Restored (moments back in fp32, rounded through bf16),
+    # the same command resumes after epoch 1.
+    shutil.rmtree(out)
+    assert keep_run.restore_paused(kept, out) == 1
+    assert train_module.epochs_done(out / "runs" / training) == 1
+    restored = torch.load(out / "runs" / training / "train/weights/last.pt", weights_only=False)
+    for index, key in moments:
+        value = original["optimizer"]["state"][index][key]
+        assert torch.equal(
+            restored["optimizer"]["state"][index][key], value.to(torch.bfloat16).float()
+        )
+    assert restored["epoch"] == original["epoch"] == 0
+    assert keep_run.restore_paused(kept, out) == 0  # already there, left alone
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads((out / "results.json").read_text())["trainings"]
+    assert [p["epoch"] for p in record["train"]["curve"]] == [1, 2, 3]
+    assert record["train"]["resumed_after"] == [1]
+    # Finished now: a later save keeps no paused training (the old paused/ goes), and a
+    # finished training is never replaced by a kept paused one.
+    assert keep_run.restore_paused(kept, out) == 0
+    assert (out / "runs" / training / "result.json").is_file()
+    assert keep_run.save_paused(out, kept) == 0 and not (kept / "paused").exists()
+    with pytest.raises(SystemExit, match="no paused training kept"):
+        keep_run.restore_paused(kept, tmp_path / "elsewhere")
+
+
 def test_fine_tune_with_frozen_then_unfrozen_stages(real_and_synth, tmp_path, fake_training):
     real, synth = real_and_synth
     checkpoint = tmp_path / "local.pt"
@@ -1154,18 +1209,13 @@ def test_parallel_trainings_match_sequential_ones(real_and_synth, tmp_path):
 def test_pair_trainings_script_matches_the_report(real_and_synth, tmp_path, fake_training):
     """bench/pair_trainings.py (pairing trainings across run folders) gives the same paired
     per-seed differences and verdict as the report of the run that holds both arms."""
-    import importlib.util
-
     real, synth = real_and_synth
     out = tmp_path / "run"
     result = invoke(str(real), "--synthetic", str(synth), "--out", str(out), "--seeds", "2",
                     "--budget", "32", "--epochs", "2", "--batch", "8", "--imgsz", "32",
                     "--bootstrap", "200")  # fmt: skip
     assert result.exit_code == 0, result.output
-    script = Path(__file__).resolve().parents[1] / "bench" / "pair_trainings.py"
-    spec = importlib.util.spec_from_file_location("pair_trainings", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_bench_script("pair_trainings")
     runs = out / "runs" / "real-all_ratio-all_img-32"
     pairs = [(runs / "real" / f"seed-{k}", runs / "real+synthetic" / f"seed-{k}") for k in (0, 1)]
     paired = module.pair_statistics(pairs, 200, ("real", "real+synthetic"))
@@ -1185,12 +1235,7 @@ def test_kept_trainings_restore_into_a_fresh_run_folder(real_and_synth, tmp_path
     """bench/keep_run.py: a run saved with its test predictions resumes and re-reports in a
     fresh folder unchanged; one kept as results.json alone still gives metrics and per-seed
     differences, and the report says which seeds the bootstrap could not resample."""
-    import importlib.util
-
-    script = Path(__file__).resolve().parents[1] / "bench" / "keep_run.py"
-    spec = importlib.util.spec_from_file_location("keep_run", script)
-    keep_run = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(keep_run)
+    keep_run = load_bench_script("keep_run")
     real, synth = real_and_synth
     out = tmp_path / "run"
     args = [str(real), "--synthetic", str(synth), "--out", str(out), "--seeds", "2",
@@ -1268,12 +1313,7 @@ def test_budget_curve_script_collects_runs_of_separate_budgets(
 ):
     """bench/budget_curve.py puts runs trained at separate budgets on one curve per real
     count, with each run's own verdict and the factory's cross-budget check on real-only."""
-    import importlib.util
-
-    script = Path(__file__).resolve().parents[1] / "bench" / "budget_curve.py"
-    spec = importlib.util.spec_from_file_location("budget_curve", script)
-    budget_curve = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(budget_curve)
+    budget_curve = load_bench_script("budget_curve")
     real, synth = real_and_synth
     runs = []
     for budget in (64, 32):  # out of order on purpose
