@@ -8,8 +8,8 @@
 #
 # It commits only the kept folder and the files named after it (for example the log). The
 # resume state of trainings still paused goes into the kept folder's paused/ too (`keep_run.py
-# save-paused`: 24.6 MB a training, last.pt and best.pt), so that a new machine goes on from there rather than
-# starting over (bench/start_layout.sh puts it back).
+# save-paused`: 24.6 MB a training, last.pt and best.pt), so that a new machine goes on from
+# there rather than starting over (bench/start_layout.sh puts it back).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . .venv/bin/activate
