@@ -40,13 +40,19 @@ from pathlib import Path
 
 from factory.compare.report import load_results
 from factory.compare.runner import CONFIG_FILE, DETECTIONS_FILE, RESULT_FILE, _safe
-from factory.compare.train import epochs_done, stage_is_kept
+from factory.compare.train import (
+    RESUMES_FILE,
+    SITTINGS_FILE,
+    STAGE_DONE_FILE,
+    epochs_done,
+    stage_is_kept,
+)
 from factory.io import write_json
 
 KEPT = ("report.md", "results.json", "val_curves.md")
 PAUSED = "paused"
 # What resumes a stage; its plots and batch pictures are left behind.
-STAGE_FILES = ("results.csv", "args.yaml", "sittings.json", "resumed_after.json", "stage_done.json")
+STAGE_FILES = ("results.csv", "args.yaml", SITTINGS_FILE, RESUMES_FILE, STAGE_DONE_FILE)
 # Optimizer state entries that are counters, not per-parameter tensors: never rounded.
 COUNTERS = ("step",)
 
@@ -63,6 +69,24 @@ def cast_optimizer_state(checkpoint: dict, dtype) -> dict:
                 if key not in COUNTERS and torch.is_tensor(value) and value.is_floating_point():
                     state[key] = value.to(dtype)
     return checkpoint
+
+
+def rewrite_checkpoint(source: Path, dest: Path, edit) -> None:
+    """Write the ultralytics checkpoint ``source`` to ``dest`` (may be the same file) as
+    ``edit(checkpoint)`` changed it."""
+    import torch
+
+    checkpoint = torch.load(source, map_location="cpu", weights_only=False)
+    edit(checkpoint)
+    torch.save(checkpoint, dest)
+
+
+def check_same_test_lock(saved: Path, saved_config: dict, run: Path, config: dict, how: str):
+    """Refuse to mix kept trainings into a run folder locked to another test split."""
+    if config["test_lock_sha256"] != saved_config["test_lock_sha256"]:
+        raise SystemExit(
+            f"error: {saved} was {how} on another test split than {run} (test lock digests differ)"
+        )
 
 
 def training_folder(root: Path, record: dict) -> Path:
@@ -117,11 +141,7 @@ def restore(
             "first so that it creates the folder"
         )
     config = json.loads(config_path.read_text())
-    if config["test_lock_sha256"] != results["config"]["test_lock_sha256"]:
-        raise SystemExit(
-            f"error: {saved} was evaluated on another test split than {run} "
-            "(test lock digests differ)"
-        )
+    check_same_test_lock(saved, results["config"], run, config, "evaluated")
     count = 0
     for record in results["trainings"]:
         if arms and record["arm"]["name"] not in arms:
@@ -168,6 +188,9 @@ def save_paused(run: Path, dest: Path) -> int:
     """Keep the resume state of RUN's paused trainings under DEST/paused (replaced whole)."""
     import torch
 
+    def without_optimizer(checkpoint: dict) -> None:
+        checkpoint["optimizer"] = None
+
     if not (run / CONFIG_FILE).is_file():
         raise SystemExit(f"error: {run}: not a compare run folder (no {CONFIG_FILE})")
     kept = dest / PAUSED
@@ -188,15 +211,17 @@ def save_paused(run: Path, dest: Path) -> int:
                     shutil.copy2(stage / name, target / stage.name / name)
             weights = stage / "weights"
             if (weights / "last.pt").is_file():
-                checkpoint = torch.load(weights / "last.pt", map_location="cpu", weights_only=False)
-                cast_optimizer_state(checkpoint, torch.bfloat16)
-                torch.save(checkpoint, target / stage.name / "weights/last.pt")
+                rewrite_checkpoint(
+                    weights / "last.pt",
+                    target / stage.name / "weights/last.pt",
+                    lambda checkpoint: cast_optimizer_state(checkpoint, torch.bfloat16),
+                )
             if (weights / "best.pt").is_file():
                 # The best model is only evaluated, never resumed: its optimizer state is
                 # ballast (ultralytics strips it at the end of the training all the same).
-                checkpoint = torch.load(weights / "best.pt", map_location="cpu", weights_only=False)
-                checkpoint["optimizer"] = None
-                torch.save(checkpoint, target / stage.name / "weights/best.pt")
+                rewrite_checkpoint(
+                    weights / "best.pt", target / stage.name / "weights/best.pt", without_optimizer
+                )
         print(f"kept {training}: paused after epoch {epochs_done(training)}")
         count += 1
     if count:
@@ -214,12 +239,9 @@ def restore_paused(saved: Path, run: Path) -> int:
         raise SystemExit(f"error: {saved}: no paused training kept (no {PAUSED}/{CONFIG_FILE})")
     config = json.loads((kept / CONFIG_FILE).read_text())
     if (run / CONFIG_FILE).is_file():
-        here = json.loads((run / CONFIG_FILE).read_text())
-        if here.get("test_lock_sha256") != config.get("test_lock_sha256"):
-            raise SystemExit(
-                f"error: {saved} was paused on another test split than {run} "
-                "(test lock digests differ)"
-            )
+        check_same_test_lock(
+            saved, config, run, json.loads((run / CONFIG_FILE).read_text()), "paused"
+        )
     elif run.is_dir() and any(run.iterdir()):
         raise SystemExit(f"error: {run}: not empty and not a compare run folder")
     else:
@@ -239,8 +261,9 @@ def restore_paused(saved: Path, run: Path) -> int:
             shutil.rmtree(target)
         shutil.copytree(training, target)
         for last in target.glob("*/weights/last.pt"):
-            checkpoint = torch.load(last, map_location="cpu", weights_only=False)
-            torch.save(cast_optimizer_state(checkpoint, torch.float32), last)
+            rewrite_checkpoint(
+                last, last, lambda checkpoint: cast_optimizer_state(checkpoint, torch.float32)
+            )
         print(f"restored {target}: paused after epoch {epochs_done(target)}")
         count += 1
     return count

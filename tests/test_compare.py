@@ -1122,6 +1122,9 @@ def test_paused_training_kept_by_keep_run_resumes_on_a_new_machine(
         assert last["optimizer"]["state"][index][key].dtype == torch.bfloat16
         assert original["optimizer"]["state"][index][key].dtype == torch.float32
 
+    saved_paused = tmp_path / "saved-paused"
+    shutil.copytree(kept / "paused", saved_paused)
+
     # A new machine: no run folder. Restored (moments back in fp32, rounded through bf16),
     # the same command resumes after epoch 1.
     shutil.rmtree(out)
@@ -1147,6 +1150,13 @@ def test_paused_training_kept_by_keep_run_resumes_on_a_new_machine(
     assert keep_run.save_paused(out, kept) == 0 and not (kept / "paused").exists()
     with pytest.raises(SystemExit, match="no paused training kept"):
         keep_run.restore_paused(kept, tmp_path / "elsewhere")
+    # Kept state never goes into a run folder locked to another test split.
+    shutil.copytree(saved_paused, kept / "paused")
+    config = json.loads((out / "config.json").read_text())
+    (out / "config.json").write_text(json.dumps({**config, "test_lock_sha256": "other"}))
+    shutil.rmtree(out / "runs")
+    with pytest.raises(SystemExit, match="paused on another test split"):
+        keep_run.restore_paused(kept, out)
 
 
 def test_fine_tune_with_frozen_then_unfrozen_stages(real_and_synth, tmp_path, fake_training):
